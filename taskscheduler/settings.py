@@ -1,0 +1,100 @@
+"""The scheduler's one settings object (DESIGN §5).
+
+Defaults are embedded and need nothing installed: SQLite next to the process, the database
+queue and the database locks. Production points ``TASK_DB_URL`` at MySQL/MariaDB and
+``TASK_REDIS_URL`` at Redis; nothing else changes between one node and many.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Literal
+
+from pydantic import Field, field_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from taskworker.config import SettingsError, TaskSettings, load_settings
+
+ROLES = ("viewer", "operator", "admin")
+
+
+def _default_node_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Settings(TaskSettings):
+    #: SQLAlchemy URL; ``sqlite:///path`` (embedded) or ``mysql+pymysql://user:pw@host/db``.
+    db_url: str = "sqlite:///taskscheduler.db"
+    #: ``redis://host:port/db``; when set, the queue and the locks live in Redis.
+    redis_url: str | None = None
+    #: ``auto`` picks Redis when ``redis_url`` is set, else the database.
+    queue_backend: Literal["auto", "database", "redis"] = "auto"
+    lock_backend: Literal["auto", "local", "database", "redis"] = "auto"
+    #: ``token:role`` pairs, comma separated; roles are viewer, operator, admin.
+    api_tokens: str = ""
+    #: Shared by scheduler and workers to sign the requests between them (HMAC).
+    worker_secret: str | None = None
+    #: This node's name in leases, transition records and logs.
+    node_name: str = Field(default_factory=_default_node_name)
+    #: Leases (leadership, shards, locks) expire this long after their last renewal.
+    lease_seconds: float = Field(default=10.0, gt=0)
+    #: A running task whose heartbeat is older than this is failed by the Checker.
+    heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: Requests with a larger body get 413.
+    max_body_bytes: int = Field(default=1 << 20, gt=0)
+    #: Extra directories scanned for plugins (the standalone worker), besides ``plugins/``.
+    plugin_dirs: list[str] = []
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("db_url")
+    @classmethod
+    def _db_url_parses(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        if url.get_backend_name() not in ("sqlite", "mysql", "mariadb"):
+            raise ValueError(f"unsupported database {url.get_backend_name()!r} (sqlite or mysql)")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _tokens_have_roles(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            token, _, role = pair.rpartition(":")
+            if not token or role not in ROLES:
+                raise ValueError(f"{pair!r} is not token:role with role in {', '.join(ROLES)}")
+        return value
+
+    @property
+    def tokens(self) -> dict[str, str]:
+        """Bearer token → role."""
+        pairs = (p.strip().rpartition(":") for p in self.api_tokens.split(",") if p.strip())
+        return {token: role for token, _, role in pairs}
+
+    @property
+    def uses_redis_queue(self) -> bool:
+        return self.queue_backend == "redis" or (
+            self.queue_backend == "auto" and self.redis_url is not None
+        )
+
+    def check(self) -> None:
+        """Cross-field rules that no single field can check."""
+        needs_redis = self.queue_backend == "redis" or self.lock_backend == "redis"
+        if needs_redis and not self.redis_url:
+            raise SettingsError("TASK_REDIS_URL", "required when a backend is set to redis")
+
+
+def load(**overrides: object) -> Settings:
+    settings = load_settings(Settings, **overrides)
+    settings.check()
+    return settings

@@ -1,0 +1,219 @@
+"""Wire shapes of the uniform task contract (DESIGN §4), shared by scheduler and worker.
+
+One definition serves both sides: the scheduler decodes a create body with
+:func:`decode_create`, a worker hosting plugins decodes the same body, and both answer with
+:class:`TaskView`. msgspec both decodes and validates in one pass (~1 µs for a create body,
+where a jsonschema hook costs ~1.3 ms); its errors carry the JSON path, which
+:func:`decode` turns into an :class:`InvalidInput` naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+import msgspec
+
+from taskworker.errors import InvalidInput
+
+#: Highest ``important_level``; the queue keeps one FIFO per level, higher served first.
+MAX_IMPORTANT_LEVEL = 9
+#: A task type names a plugin; it appears in URLs, so keep it to a safe alphabet.
+TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+TaskType = Annotated[str, msgspec.Meta(pattern=TASK_TYPE_PATTERN)]
+Level = Annotated[int, msgspec.Meta(ge=0, le=MAX_IMPORTANT_LEVEL)]
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+Name = Annotated[str, msgspec.Meta(max_length=255)]
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=1024)]
+Resource = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+
+
+class Action(StrEnum):
+    """``PUT /v1/task/{type}?task_id=ID&action=A``; the worker serves the first eight."""
+
+    PREPARE = "prepare"
+    RUNNING = "running"
+    PAUSE = "pause"
+    CONTINUE = "continue"
+    ROLLBACK = "rollback"
+    CHANGE = "change"
+    CLEAN = "clean"
+    CANCEL = "cancel"
+    NOTIFY = "notify"
+    HEARTBEAT = "heartbeat"
+    PROGRESS = "progress"
+    RETRY = "retry"
+
+
+class Query(StrEnum):
+    """``GET /v1/task/{type}?task_id=ID&action=Q``; no action means the whole task."""
+
+    STATUS = "status"
+    PROGRESS = "progress"
+    SUMMARY = "summary"
+    HEARTBEAT = "heartbeat"
+
+
+class Strategy(StrEnum):
+    SERIAL_BLOCKING = "serial_blocking"
+    SERIAL_NONBLOCKING = "serial_nonblocking"
+    PARALLEL = "parallel"
+
+
+class CreateInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    task_type: TaskType | None = None
+    task_name: Name | None = None
+    important_level: Level = 5
+    http_url: Url | None = None
+    parent_task_id: int | None = None
+    control_task_id: int | None = None
+    callback_url: Url | None = None
+    idempotency_key: Name | None = None
+    resources: list[Resource] | None = None
+    targets: list[Any] | None = None
+    strategy: Strategy | None = None
+    max_parallel: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class ProcessArg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    start_time: datetime | None = None
+    deadline_second: PositiveSeconds | None = 3600
+    lock_timeout: Annotated[float, msgspec.Meta(ge=0)] = 30
+    max_retry: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    #: ``pause`` records the task and pauses it at once; it waits for ``continue``.
+    task_status: Literal["init", "pause"] = "init"
+
+
+class CreateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    create_info: CreateInfo = msgspec.field(default_factory=CreateInfo)
+    process_arg: ProcessArg = msgspec.field(default_factory=ProcessArg)
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ProgressBody(msgspec.Struct, forbid_unknown_fields=True):
+    percent: Annotated[float, msgspec.Meta(ge=0, le=100)]
+    message: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+
+
+class NotifyBody(msgspec.Struct, forbid_unknown_fields=True):
+    success: bool
+    result: Any = None
+    error: Any = None
+
+
+class ChangeBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``change``: new params (replacing the old ones) and/or process_arg values."""
+
+    params: dict[str, Any] | None = None
+    process_arg: dict[str, Any] | None = None
+
+
+class Progress(msgspec.Struct):
+    percent: float = 0.0
+    message: str = ""
+
+
+class TaskView(msgspec.Struct, kw_only=True):
+    """A task as every response shows it: the create body's fields, flattened."""
+
+    task_id: int
+    task_type: str
+    task_name: str | None
+    task_status: str
+    outcome: str | None
+    important_level: int
+    parent_task_id: int | None
+    control_task_id: int | None
+    params: dict[str, Any]
+    result: Any
+    error: Any
+    retry_count: int
+    max_retry: int
+    attempt: int
+    progress: Progress
+    worker: str | None
+    created_at: datetime
+    updated_at: datetime
+    http_url: str | None = None
+    callback_url: str | None = None
+    idempotency_key: str | None = None
+    resources: list[str] = []
+    targets: list[Any] | None = None
+    strategy: str | None = None
+    max_parallel: int | None = None
+    start_time: datetime | None = None
+    deadline_second: float | None = None
+    lock_timeout: float = 30
+    paused_from: str | None = None
+    heartbeat_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    trigger_id: int | None = None
+    fire_time: datetime | None = None
+
+
+class StatusView(msgspec.Struct):
+    task_id: int
+    task_status: str
+    outcome: str | None
+
+
+class TransitionView(msgspec.Struct):
+    from_state: str
+    to_state: str
+    trigger: str
+    actor: str
+    at: datetime
+    reason: str | None
+    attempt: int
+
+
+class ErrorBody(msgspec.Struct, omit_defaults=True):
+    title: str
+    description: str
+    field: str | None = None
+
+
+T = TypeVar("T")
+_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+
+
+def decode(data: bytes | str, shape: type[T], *, root: str = "body") -> T:
+    """Decode and validate JSON into ``shape``; on failure name the offending field."""
+    try:
+        return msgspec.json.decode(data, type=shape)
+    except msgspec.ValidationError as exc:
+        raise _invalid(str(exc), root) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidInput(root, f"not valid JSON ({exc})") from None
+
+
+def convert(obj: Any, shape: type[T], *, root: str = "body") -> T:
+    """Validate already-parsed JSON (e.g. a TOML table or a template) into ``shape``."""
+    try:
+        return msgspec.convert(obj, type=shape)
+    except msgspec.ValidationError as exc:
+        raise _invalid(str(exc), root) from None
+
+
+def _invalid(message: str, root: str) -> InvalidInput:
+    found = _PATH.search(message)
+    path = found.group("path") if found else ""
+    text = _PATH.sub("", message)
+    unknown = re.match(r"Object contains unknown field `(?P<name>[^`]+)`", text)
+    missing = re.match(r"Object missing required field `(?P<name>[^`]+)`", text)
+    named = unknown or missing
+    if named:
+        path = f"{path}.{named.group('name')}"
+    return InvalidInput(f"{root}{path}", text)
+
+
+def decode_create(data: bytes | str) -> CreateBody:
+    return decode(data, CreateBody)
+
+
+def encode(obj: Any) -> bytes:
+    return msgspec.json.encode(obj)
