@@ -122,8 +122,6 @@ class Task(Base):
     progress_message: Mapped[str] = mapped_column(String(1024), default="")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(1024))
-    #: SHA-256 of the per-task token that authorises ``notify`` from outside.
-    notify_token_hash: Mapped[str | None] = mapped_column(String(64))
     # kinds
     kind: Mapped[str] = mapped_column(String(16), default="simple")
     on_failure: Mapped[str | None] = mapped_column(String(16))
