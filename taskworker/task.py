@@ -1,0 +1,120 @@
+"""The ``Task`` base class every plugin subclasses (DESIGN §7).
+
+A plugin declares what it is (``task_type``, ``blocking``, ``params_schema``, the resources
+it locks) and overrides the steps it supports. The optional steps are no-op hooks here, and
+what a plugin supports is derived from what it overrides, so the worker can refuse a
+``rollback`` of a plugin that cannot roll back instead of pretending it did.
+
+A plugin is checked when its class is defined (``__init_subclass__``): a bad type name or an
+invalid JSON schema fails at import, where discovery reports it with the plugin's name,
+rather than at the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError, best_match
+
+from taskworker.contract import TASK_TYPE_PATTERN
+from taskworker.errors import ParamsInvalid, PluginDefinitionError
+
+if TYPE_CHECKING:
+    from taskworker.context import TaskContext
+
+#: The optional steps, in the order a task meets them.
+STEPS = ("prepare", "run", "rollback", "pause", "resume", "change", "clean", "summary")
+_TYPE_NAME = re.compile(TASK_TYPE_PATTERN)
+
+
+class Task:
+    """Base of every plugin. A subclass without ``task_type`` is an abstract base of others."""
+
+    #: The name in ``/v1/task/{task_type}``; lowercase letters, digits and underscores.
+    task_type: ClassVar[str | None] = None
+    #: True: the task succeeds or fails when ``run`` returns. False: ``run`` starts external
+    #: work and the task stays ``running`` until someone calls ``notify``.
+    blocking: ClassVar[bool] = True
+    #: JSON Schema (draft 2020-12) of the params; checked before anything is stored.
+    params_schema: ClassVar[dict[str, Any]] = {"type": "object"}
+    description: ClassVar[str] = ""
+    _validator: ClassVar[Draft202012Validator]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "task_type" not in cls.__dict__ or cls.task_type is None:
+            return
+        name = cls.__qualname__
+        if not isinstance(cls.task_type, str) or not _TYPE_NAME.match(cls.task_type):
+            raise PluginDefinitionError(name, f"task_type must match {TASK_TYPE_PATTERN}")
+        if not isinstance(cls.blocking, bool):
+            raise PluginDefinitionError(name, "blocking must be True or False")
+        try:
+            Draft202012Validator.check_schema(cls.params_schema)
+        except SchemaError as exc:
+            raise PluginDefinitionError(name, f"params_schema is invalid: {exc.message}") from None
+        if "run" not in cls.steps():
+            raise PluginDefinitionError(name, "a plugin must implement run(ctx)")
+        cls._validator = Draft202012Validator(cls.params_schema)
+        if not cls.description:
+            cls.description = (cls.__doc__ or "").strip().split("\n")[0]
+
+    @classmethod
+    def steps(cls) -> frozenset[str]:
+        """The optional steps this plugin overrides, i.e. supports."""
+        return frozenset(s for s in STEPS if getattr(cls, s) is not getattr(Task, s))
+
+    @classmethod
+    def validate_params(cls, params: Any) -> dict[str, Any]:
+        """Return ``params`` if they fit the schema; else ``ParamsInvalid`` naming the field."""
+        error = best_match(cls._validator.iter_errors(params))
+        if error is None:
+            return params  # type: ignore[no-any-return]
+        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path = f"{path}.{missing}" if missing else path
+        raise ParamsInvalid(f"params{path}", error.message)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """What a worker registers for this type with the scheduler."""
+        return {
+            "params_schema": cls.params_schema,
+            "blocking": cls.blocking,
+            "description": cls.description,
+            "steps": sorted(cls.steps()),
+        }
+
+    def resources(self, params: dict[str, Any]) -> list[str]:
+        """Names locked while the task runs (e.g. ``mysql:db-42``); none by default."""
+        return []
+
+    # The optional steps: no-ops unless overridden. ``run`` is required of a concrete plugin.
+
+    def prepare(self, ctx: TaskContext) -> None:
+        """Check preconditions once the locks are held; raise to fail the task early."""
+
+    def run(self, ctx: TaskContext) -> Any:
+        """Do the work; the return value is the task's result (JSON-serialisable)."""
+
+    def rollback(self, ctx: TaskContext) -> None:
+        """Undo what ``run`` did; called after a failure or on an operator's request."""
+
+    def pause(self, ctx: TaskContext) -> None:
+        """Called when the task pauses at a checkpoint (e.g. suspend an external job)."""
+
+    def resume(self, ctx: TaskContext) -> None:
+        """Called when a paused task continues."""
+
+    def change(self, ctx: TaskContext, params: dict[str, Any]) -> None:
+        """New params arrived while the task is not running; already validated."""
+
+    def clean(self, ctx: TaskContext) -> None:
+        """Remove temporary state once the task finished, whatever its outcome."""
+
+    def summary(self, ctx: TaskContext) -> dict[str, Any]:
+        """A short, plugin-specific account of the task for ``action=summary``."""
+        return {}
