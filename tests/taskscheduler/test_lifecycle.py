@@ -1,0 +1,213 @@
+"""Persisting transitions: state, outcome and record together, and one winner per race."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from sqlalchemy import Engine, func, select, update
+
+from taskscheduler.db.engine import make_engine
+from taskscheduler.lifecycle import RECORDS, TASKS, apply_trigger, insert_task, transition
+from taskworker.errors import ConcurrentUpdate, NotFound, TransitionRefused
+
+
+def new_task(engine: Engine, **values) -> int:
+    with engine.begin() as conn:
+        return insert_task(conn, {"task_type": "noop", "params": {}, **values}, actor="test")
+
+
+def row(engine: Engine, task_id: int):
+    with engine.connect() as conn:
+        return conn.execute(select(TASKS).where(TASKS.c.id == task_id)).one()
+
+
+def records(engine: Engine, task_id: int) -> list[tuple[str, str, str]]:
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(RECORDS.c.trigger, RECORDS.c.from_state, RECORDS.c.to_state)
+            .where(RECORDS.c.task_id == task_id)
+            .order_by(RECORDS.c.id)
+        )
+        return [tuple(r) for r in found]
+
+
+def test_a_new_task_is_stored_in_init_with_its_submit_record(engine):
+    task_id = new_task(engine)
+    assert row(engine, task_id).state == "init"
+    assert records(engine, task_id) == [("submit", "none", "init")]
+
+
+def test_a_transition_writes_state_version_and_record(engine):
+    # Given a task in init
+    task_id = new_task(engine)
+    # When a worker accepts it
+    applied = transition(engine, task_id, "create", actor="scheduler", reason="picked")
+    # Then the state, the version, the attempt and the record moved together
+    stored = row(engine, task_id)
+    assert (stored.state, stored.version, stored.attempt) == ("create", 2, 1)
+    assert applied.attempt == 1
+    assert records(engine, task_id)[-1] == ("create", "init", "create")
+
+
+def test_the_whole_life_of_a_task_is_recorded_in_order(engine):
+    task_id = new_task(engine)
+    for trigger in ("create", "prepare", "run", "succeed", "finish"):
+        transition(engine, task_id, trigger, actor="scheduler")
+    stored = row(engine, task_id)
+    assert (stored.state, stored.outcome) == ("finish", "succeeded")
+    assert stored.started_at is not None and stored.finished_at is not None
+    assert [r[0] for r in records(engine, task_id)] == [
+        "submit",
+        "create",
+        "prepare",
+        "run",
+        "succeed",
+        "finish",
+    ]
+
+
+def test_a_refused_transition_changes_nothing(engine):
+    task_id = new_task(engine)
+    with pytest.raises(TransitionRefused):
+        transition(engine, task_id, "succeed", actor="test")
+    stored = row(engine, task_id)
+    assert (stored.state, stored.version) == ("init", 1)
+    assert len(records(engine, task_id)) == 1
+
+
+def test_state_and_record_roll_back_together_when_the_transaction_fails(engine):
+    # Given a task, and a transaction that applies a trigger and then fails
+    task_id = new_task(engine)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        apply_trigger(conn, task_id, "create", actor="test")
+        raise RuntimeError("the node died before commit")
+    # Then neither the state nor the record was written
+    assert row(engine, task_id).state == "init"
+    assert records(engine, task_id) == [("submit", "none", "init")]
+
+
+def test_retry_counts_and_clears_the_worker(engine):
+    task_id = new_task(engine, max_retry=1)
+    for trigger in ("create", "prepare", "run", "fail"):
+        transition(engine, task_id, trigger, actor="t", changes={"worker": "w1"})
+    transition(engine, task_id, "retry", actor="checker")
+    stored = row(engine, task_id)
+    assert (stored.state, stored.retry_count, stored.worker) == ("init", 1, None)
+    for trigger in ("create", "prepare", "run", "fail"):
+        transition(engine, task_id, trigger, actor="t")
+    with pytest.raises(TransitionRefused, match="max_retry"):
+        transition(engine, task_id, "retry", actor="checker")
+    assert row(engine, task_id).attempt == 2
+
+
+def test_pause_remembers_and_continue_restores(engine):
+    task_id = new_task(engine)
+    transition(engine, task_id, "pause", actor="operator")
+    assert row(engine, task_id).paused_from == "init"
+    transition(engine, task_id, "continue", actor="operator")
+    stored = row(engine, task_id)
+    assert (stored.state, stored.paused_from) == ("init", None)
+
+
+def test_a_stale_expected_version_is_a_conflict(engine):
+    task_id = new_task(engine)
+    transition(engine, task_id, "pause", actor="a")
+    with pytest.raises(ConcurrentUpdate):
+        transition(engine, task_id, "cancel", actor="b", expect_version=1)
+    assert row(engine, task_id).state == "pause"
+
+
+def test_an_unknown_task_is_not_found(engine):
+    with pytest.raises(NotFound):
+        transition(engine, 424242, "create", actor="t")
+
+
+def test_cancel_records_outcome_cancelled_and_finish_time(engine):
+    task_id = new_task(engine)
+    transition(engine, task_id, "cancel", actor="operator", reason="not needed")
+    stored = row(engine, task_id)
+    assert (stored.state, stored.outcome) == ("finish", "cancelled")
+    assert stored.finished_at is not None
+
+
+def test_two_connections_racing_on_one_task_have_exactly_one_winner(mysql_engine):
+    """Two real MariaDB connections read the same version; only one can move the task."""
+    engine = mysql_engine
+    task_id = new_task(engine)
+    first = engine.connect()
+    second = engine.connect()
+    try:
+        # Given both transactions have read the task at version 1
+        first.begin()
+        second.begin()
+        for conn in (first, second):
+            assert conn.execute(select(TASKS.c.version).where(TASKS.c.id == task_id)).scalar() == 1
+        # When the first moves it (holding the row lock, not yet committed)
+        apply_trigger(first, task_id, "create", actor="node-a", expect_version=1)
+        outcome: dict[str, BaseException | str] = {}
+
+        def race() -> None:
+            try:
+                apply_trigger(second, task_id, "create", actor="node-b", expect_version=1)
+                second.commit()
+                outcome["second"] = "won"
+            except BaseException as exc:
+                outcome["second"] = exc
+                second.rollback()
+
+        contender = threading.Thread(target=race)
+        contender.start()
+        time.sleep(0.3)  # the second writer is now blocked on the row lock
+        first.commit()
+        contender.join(10)
+    finally:
+        first.close()
+        second.close()
+    # Then exactly one succeeded and there is exactly one create record
+    assert isinstance(outcome["second"], ConcurrentUpdate | TransitionRefused)
+    assert row(engine, task_id).state == "create"
+    assert records(engine, task_id).count(("create", "init", "create")) == 1
+
+
+def test_two_processes_sharing_one_sqlite_file_serialise_their_writes(sqlite_url):
+    """Two engines on one file (as two processes would be): no lost update, no error."""
+    from taskscheduler.db import migrate
+
+    migrate.upgrade(sqlite_url)
+    engines = [make_engine(sqlite_url), make_engine(sqlite_url)]
+    task_ids = [new_task(engines[0]) for _ in range(20)]
+    errors: list[BaseException] = []
+
+    def work(engine: Engine) -> None:
+        for task_id in task_ids:
+            try:
+                transition(engine, task_id, "create", actor="node")
+            except (ConcurrentUpdate, TransitionRefused):
+                pass
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with engines[0].connect() as conn:
+        creates = conn.execute(
+            select(func.count()).select_from(RECORDS).where(RECORDS.c.trigger == "create")
+        ).scalar()
+        states = set(conn.execute(select(TASKS.c.state)).scalars())
+    assert creates == 20 and states == {"create"}
+    for engine in engines:
+        engine.dispose()
+
+
+def test_a_version_moved_underneath_is_detected_between_read_and_write(engine):
+    task_id = new_task(engine)
+    with engine.begin() as conn:
+        conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(version=5))
+    with pytest.raises(ConcurrentUpdate):
+        transition(engine, task_id, "create", actor="t", expect_version=1)
