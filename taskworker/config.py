@@ -70,6 +70,7 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise SettingsError(f"{ENV_PREFIX}{field.upper()}", first["msg"]) from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{ENV_PREFIX}{field.upper()}", message) from None
     except ValueError as exc:  # a TOML syntax error, raised while reading the file
         raise SettingsError(CONFIG_ENV, str(exc)) from None

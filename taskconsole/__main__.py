@@ -1,0 +1,3 @@
+from taskconsole.cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The schema comes from the migrations alone, and they run both ways on both databases."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner
+from sqlalchemy import inspect
+
+from taskconsole.cli import main
+from taskscheduler.db import migrate
+from taskscheduler.db.engine import make_engine
+from taskscheduler.db.models import Base
+from taskscheduler.db.schema import check_schema
+from taskscheduler.errors import SchemaOutdated
+
+TABLES = {"tasks", "task_transitions", "task_logs", "task_edges", "triggers", "workers", "leases"}
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def empty_url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+def tables(url: str) -> set[str]:
+    engine = make_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade_round_trips(empty_url):
+    migrate.upgrade(empty_url)
+    assert tables(empty_url) >= TABLES
+    assert migrate.current(empty_url) == migrate.head()
+
+    migrate.downgrade(empty_url, "base")
+    assert tables(empty_url) - {"alembic_version"} == set()
+    assert migrate.current(empty_url) is None
+
+    migrate.upgrade(empty_url)
+    assert tables(empty_url) >= TABLES
+
+
+def test_the_migrated_schema_matches_the_models_exactly(empty_url):
+    migrate.upgrade(empty_url)
+    engine = make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_the_scheduler_refuses_an_empty_database_and_says_what_to_run(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with pytest.raises(SchemaOutdated, match=r"has no schema.*run `taskconsole db upgrade`"):
+        check_schema(engine)
+    engine.dispose()
+
+
+def test_the_scheduler_refuses_an_old_revision_and_accepts_head(sqlite_url):
+    migrate.upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0000_older'")
+    with pytest.raises(SchemaOutdated, match="revision 0000_older, this code needs"):
+        check_schema(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{migrate.head()}'")
+    check_schema(engine)
+    engine.dispose()
+
+
+def test_taskconsole_db_upgrade_migrates_the_configured_database(sqlite_url, monkeypatch):
+    monkeypatch.setenv("TASK_DB_URL", sqlite_url)
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert f"database at revision {migrate.head()}" in result.output
+    assert tables(sqlite_url) >= TABLES
+
+
+def test_taskconsole_db_upgrade_reports_an_unreachable_database_with_exit_5():
+    result = CliRunner().invoke(
+        main, ["db", "upgrade", "--db-url", "mysql+pymysql://root@127.0.0.1:1/none"]
+    )
+    assert result.exit_code == 5
+    assert "error: database:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_taskconsole_db_upgrade_names_a_bad_url_with_exit_2():
+    result = CliRunner().invoke(main, ["db", "upgrade", "--db-url", "oracle://x"])
+    assert result.exit_code == 2
+    assert "TASK_DB_URL" in result.output
