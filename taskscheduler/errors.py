@@ -1,8 +1,8 @@
 """Errors only the scheduler raises, on top of the shared tree in ``taskworker.errors``::
 
-    TaskError (taskworker.errors)
-     └── Unavailable                    503
-          └── SchemaOutdated(current, needed)   the database is not at this code's revision
+TaskError (taskworker.errors)
+ └── Unavailable                    503
+      └── SchemaOutdated(current, needed)   the database is not at this code's revision
 """
 
 from __future__ import annotations

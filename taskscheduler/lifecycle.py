@@ -23,16 +23,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from taskscheduler.db.models import Task, TransitionRecord, utcnow
 from taskworker.errors import ConcurrentUpdate, NotFound
 from taskworker.states import Move, State, Trigger, decide
 
-TASKS = Task.__table__
-RECORDS = TransitionRecord.__table__
+TASKS = cast(Table, Task.__table__)
+RECORDS = cast(Table, TransitionRecord.__table__)
 _c = TASKS.c
 
 #: Columns every decision reads.

@@ -97,7 +97,7 @@ class Task(Base):
     strategy: Mapped[str | None] = mapped_column(String(32))
     max_parallel: Mapped[int | None] = mapped_column(Integer)
     #: For a fan-out child: the one target it runs on.
-    target: Mapped[Any] = mapped_column(Json)
+    target: Mapped[Any] = mapped_column(Json, nullable=True)
     # process_arg
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deadline_second: Mapped[float | None] = mapped_column(Float)
@@ -116,8 +116,8 @@ class Task(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     #: Not dispatched before this time (start_time, or a retry's backoff).
     ready_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    result: Mapped[Any] = mapped_column(Json)
-    error: Mapped[Any] = mapped_column(Json)
+    result: Mapped[Any] = mapped_column(Json, nullable=True)
+    error: Mapped[Any] = mapped_column(Json, nullable=True)
     progress_percent: Mapped[float] = mapped_column(Float, default=0.0)
     progress_message: Mapped[str] = mapped_column(String(1024), default="")
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

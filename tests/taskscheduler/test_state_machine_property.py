@@ -109,4 +109,3 @@ StoredTaskMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_random_trigger_sequences_keep_the_table_and_replay = StoredTaskMachine.TestCase
-
