@@ -29,6 +29,8 @@ PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 Name = Annotated[str, msgspec.Meta(max_length=255)]
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=1024)]
 Resource = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+#: Times on the wire carry their zone (``Z`` or an offset); a naive time is ambiguous.
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Action(StrEnum):
@@ -79,7 +81,7 @@ class CreateInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ProcessArg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    start_time: datetime | None = None
+    start_time: AwareTime | None = None
     deadline_second: PositiveSeconds | None = 3600
     lock_timeout: Annotated[float, msgspec.Meta(ge=0)] = 30
     max_retry: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
@@ -171,6 +173,46 @@ class TransitionView(msgspec.Struct):
     attempt: int
 
 
+#: A worker's registered name: it appears in URLs and in transition records as ``worker:<name>``.
+WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")]
+
+
+class TypeSpec(msgspec.Struct, kw_only=True):
+    """One task type as a worker declares it; unknown keys are ignored for newer workers."""
+
+    params_schema: dict[str, Any] = {}
+    blocking: bool = True
+    description: str | None = None
+    #: The optional steps the plugin implements (``pause``, ``rollback``, ...).
+    supports: list[str] = []
+
+
+class WorkerRegistration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/workers``: registering again under the same name replaces the entry."""
+
+    name: WorkerName
+    url: Url
+    capacity: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1
+    task_types: dict[TaskType, TypeSpec] = {}
+
+
+class WorkerHeartbeat(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    running: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class LogLine(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    message: Annotated[str, msgspec.Meta(max_length=65_536)]
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    at: AwareTime | None = None
+    attempt: int | None = None
+
+
+class LogBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/tasks/{id}/logs``: workers send lines in batches (one commit per batch)."""
+
+    lines: Annotated[list[LogLine], msgspec.Meta(min_length=1, max_length=1000)]
+
+
 class ErrorBody(msgspec.Struct, omit_defaults=True):
     title: str
     description: str
@@ -178,7 +220,8 @@ class ErrorBody(msgspec.Struct, omit_defaults=True):
 
 
 T = TypeVar("T")
-_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+#: msgspec's error suffix; a bad mapping key reads "at `key` in `$.path`".
+_PATH = re.compile(r" - at `(?:key` in `)?\$(?P<path>[^`]*)`$")
 
 
 def decode(data: bytes | str, shape: type[T], *, root: str = "body") -> T:
@@ -188,7 +231,7 @@ def decode(data: bytes | str, shape: type[T], *, root: str = "body") -> T:
     except msgspec.ValidationError as exc:
         raise _invalid(str(exc), root) from None
     except msgspec.DecodeError as exc:
-        raise InvalidInput(root, f"not valid JSON ({exc})") from None
+        raise InvalidInput(root or "body", f"not valid JSON ({exc})") from None
 
 
 def convert(obj: Any, shape: type[T], *, root: str = "body") -> T:
@@ -208,7 +251,9 @@ def _invalid(message: str, root: str) -> InvalidInput:
     named = unknown or missing
     if named:
         path = f"{path}.{named.group('name')}"
-    return InvalidInput(f"{root}{path}", text)
+    # An empty root names fields from the top (``params.seconds``), the whole value "body".
+    field = f"{root}{path}" if root else (path.lstrip(".") or "body")
+    return InvalidInput(field, text)
 
 
 def decode_create(data: bytes | str) -> CreateBody:

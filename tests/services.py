@@ -30,7 +30,6 @@ def unavailable(service: str, error: BaseException) -> None:
 def create_mysql_database() -> str:
     """Create a fresh, uniquely named database and return its SQLAlchemy URL."""
     import pymysql
-
     from sqlalchemy.engine import make_url
 
     server = make_url(MYSQL_SERVER_URL)
@@ -51,7 +50,6 @@ def create_mysql_database() -> str:
 
 def drop_mysql_database(url: str) -> None:
     import pymysql
-
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)

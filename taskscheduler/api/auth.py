@@ -1,0 +1,159 @@
+"""Who may call what: bearer tokens with roles, signed worker requests, notify tokens.
+
+Each resource states, per request, the :class:`Access` it needs; this middleware proves the
+caller has it and puts the caller's name in ``req.context.actor`` (it goes into transition
+records). Credentials, in the order they are tried:
+
+* a request carrying ``X-Task-Signature`` must verify under ``TASK_WORKER_SECRET`` and is
+  accepted only where workers report (register, heartbeat, logs, task reports): actor
+  ``worker:<name>``;
+* ``Authorization: Bearer <token>`` from ``TASK_API_TOKENS``: viewer < operator < admin,
+  actor ``<role>:<first 8 hex of the token's SHA-256>`` (never the token itself);
+* the task's notify token (bearer or ``?token=``), only for notify/progress/heartbeat of
+  that one task: actor ``notify-token``.
+
+Missing or unknown credentials are 401, a role too low 403. With no tokens configured the
+API is open (actor ``anonymous``), which :func:`open_mode` allows only on a loopback bind or
+with ``TASK_OPEN_API``; signatures are still checked when a secret is set.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import falcon
+
+from taskscheduler.api.media import raw_body
+from taskscheduler.settings import ROLES, Settings
+from taskscheduler.tokens import is_notify_token
+from taskworker import signing
+from taskworker.config import SettingsError
+from taskworker.errors import Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
+
+RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What one request needs. ``role=None``: anyone (health, the OpenAPI document)."""
+
+    role: str | None
+    #: A request signed with the worker secret is accepted too.
+    worker: bool = False
+    #: This task's notify token is accepted too.
+    notify_task: int | None = None
+
+
+OPEN = Access(None)
+VIEWER = Access("viewer")
+OPERATOR = Access("operator")
+ADMIN = Access("admin")
+#: What workers send about themselves (register, heartbeat, logs); admins may stand in.
+WORKER_OR_ADMIN = Access("admin", worker=True)
+
+
+class Guarded:
+    """Base of the resources: the access each method needs, admin for anything unlisted."""
+
+    ACCESS: ClassVar[dict[str, Access]] = {}
+
+    def access(self, req: falcon.Request, params: dict[str, Any]) -> Access:
+        return self.ACCESS.get(req.method, ADMIN)
+
+
+def open_mode(settings: Settings) -> bool:
+    """Whether the API runs without tokens; raises when that would expose it."""
+    if settings.tokens:
+        return False
+    if not (settings.open_api or _is_loopback(settings.bind)):
+        raise SettingsError(
+            "TASK_API_TOKENS",
+            f"no tokens are configured and {settings.bind} is not a loopback address; "
+            "set tokens, bind to 127.0.0.1, or set TASK_OPEN_API=true for local use",
+        )
+    log.warning("the API is open: no TASK_API_TOKENS are configured (bound to %s)", settings.bind)
+    return True
+
+
+def _is_loopback(bind: str) -> bool:
+    if bind.startswith("unix:"):
+        return True
+    host = bind.rsplit(":", 1)[0] if bind.count(":") == 1 or "]" in bind else bind
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Authenticator:
+    """Middleware; runs after :class:`~taskscheduler.api.media.BodyReader` (signatures)."""
+
+    def __init__(self, settings: Settings, *, is_open: bool) -> None:
+        self._tokens = settings.tokens
+        self._secret = settings.worker_secret
+        self._open = is_open
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
+        if resource is None:
+            return
+        req.context.actor = self.actor(req, resource.access(req, params))
+
+    def actor(self, req: falcon.Request, access: Access) -> str:
+        if access.role is None:
+            return "anonymous"
+        if signing.is_signed(req.headers):
+            return self._worker(req, access)
+        token = _bearer(req)
+        if token is None and access.notify_task is not None:
+            token = req.get_param("token")
+        if token is not None:
+            role = self._role(token)
+            if role is not None:
+                if RANK[role] < RANK[access.role]:
+                    raise Forbidden(f"the {role} role may not do this; it needs {access.role}")
+                return f"{role}:{hashlib.sha256(token.encode()).hexdigest()[:8]}"
+            task = access.notify_task
+            if task is not None and is_notify_token(self._secret, task, token):
+                return "notify-token"
+        if self._open:
+            return "anonymous"
+        raise Unauthorized("unknown token" if token else "a bearer token is required")
+
+    def _worker(self, req: falcon.Request, access: Access) -> str:
+        if not access.worker:
+            raise Forbidden("signed worker requests are not accepted here; use a bearer token")
+        if not self._secret:
+            raise Unauthorized("no TASK_WORKER_SECRET is configured to verify signatures")
+        target = f"{req.path}?{req.query_string}" if req.query_string else req.path
+        name = signing.verify(self._secret, req.method, target, raw_body(req), req.headers)
+        return f"worker:{name or 'unnamed'}"
+
+    def _role(self, token: str) -> str | None:
+        """Compare with every configured token in constant time (no early exit on a match)."""
+        found = None
+        for known, role in self._tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode(errors="replace")):
+                found = role
+        return found
+
+
+def _bearer(req: falcon.Request) -> str | None:
+    header = req.get_header("Authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer <token>'")
+    return value.strip()

@@ -1,0 +1,69 @@
+"""JSON in and out: the request body read within its size limit, msgspec both ways.
+
+The body is read once, by :class:`BodyReader`, before authentication: a signed worker
+request is verified over the exact bytes, and resources decode those same bytes with the
+contract's structs (which name the bad field). Falcon's own media handlers are not used; a
+decode through msgspec validates in the same pass.
+
+Size is checked twice: from ``Content-Length`` before a byte is read, and while reading a
+chunked body (which has none), so a client never makes the scheduler buffer more than
+``max_body_bytes``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import falcon
+import msgspec
+
+from taskworker.contract import decode
+from taskworker.errors import PayloadTooLarge
+
+T = TypeVar("T")
+
+#: Chunked bodies are read in pieces of this size until the limit or the end.
+READ_CHUNK_BYTES = 64 * 1024
+
+
+class BodyReader:
+    """Middleware: ``req.context.body`` holds the raw body, or the request gets 413."""
+
+    def __init__(self, max_body_bytes: int) -> None:
+        self._limit = max_body_bytes
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        length = req.content_length
+        if length is not None and length > self._limit:
+            raise PayloadTooLarge(self._limit)
+        if length is not None:
+            req.context.body = req.bounded_stream.read(length)
+        elif req.env.get("wsgi.input_terminated"):
+            req.context.body = self._read_chunked(req)
+        else:
+            req.context.body = b""
+
+    def _read_chunked(self, req: falcon.Request) -> bytes:
+        parts: list[bytes] = []
+        size = 0
+        while chunk := req.stream.read(READ_CHUNK_BYTES):
+            size += len(chunk)
+            if size > self._limit:
+                raise PayloadTooLarge(self._limit)
+            parts.append(chunk)
+        return b"".join(parts)
+
+
+def body(req: falcon.Request, shape: type[T]) -> T:
+    """The request body as ``shape``; an empty body counts as ``{}``."""
+    return decode(req.context.body or b"{}", shape, root="")
+
+
+def raw_body(req: falcon.Request) -> bytes:
+    return bytes(req.context.body)
+
+
+def reply(resp: falcon.Response, obj: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = msgspec.json.encode(obj)

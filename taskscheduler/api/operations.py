@@ -1,0 +1,249 @@
+"""The operations the API serves, as data: what ``/openapi.json`` is built from.
+
+One row per route and method: who may call it, its parameters, its body and its answers.
+The structs named here are the ones the resources decode and encode, so their schemas cannot
+drift; the rows themselves are kept true by a test that compares them with falcon's router.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import falcon
+
+from taskscheduler.task_queries import MAX_LIMIT
+from taskscheduler.views import (
+    Appended,
+    CreatedView,
+    Health,
+    HeartbeatView,
+    LogPage,
+    SummaryView,
+    TaskPage,
+    TypeView,
+    WorkerView,
+)
+from taskworker.contract import (
+    TASK_TYPE_PATTERN,
+    Action,
+    ChangeBody,
+    CreateBody,
+    LogBatch,
+    NotifyBody,
+    Progress,
+    ProgressBody,
+    Query,
+    StatusView,
+    TaskView,
+    TransitionView,
+    WorkerHeartbeat,
+    WorkerRegistration,
+)
+from taskworker.states import Outcome, State
+
+ERRORS = {
+    400: "Bad input; `field` names it",
+    401: "Missing or unknown credentials",
+    403: "The credentials' role may not do this",
+    404: "Unknown task, type or worker",
+    409: "The state table refuses the action, or the task changed meanwhile",
+    413: "The body exceeds max_body_bytes",
+    503: "A backing service is down; retry after `Retry-After` seconds",
+}
+AUTH_ERRORS = (401, 403)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    schema: dict[str, Any]
+    description: str
+    where: str = "query"
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Op:
+    path: str
+    method: str
+    summary: str
+    #: viewer, operator, admin or open; "+worker": signed worker requests too.
+    access: str
+    ok: int = 200
+    #: A struct, a list of structs for a oneOf, None for no content, or a raw schema.
+    answer: Any = None
+    body: Any = None
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = (400, 404)
+    media: str = falcon.MEDIA_JSON
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _path(name: str, schema: dict[str, Any] | None = None) -> Param:
+    return Param(name, schema or {"type": "string"}, f"the {name}", "path", True)
+
+
+_INT = {"type": "integer", "minimum": 1}
+_TYPE = _path("task_type", {"type": "string", "pattern": TASK_TYPE_PATTERN})
+_ID = _path("task_id", _INT)
+_LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "page size")
+_CURSOR = Param("cursor", _INT, "the previous page's next_cursor")
+_TASK_ID = Param("task_id", _INT, "the task", required=True)
+
+
+def _enum(values: Any) -> dict[str, Any]:
+    return {"type": "string", "enum": [v.value for v in values]}
+
+
+OPERATIONS: tuple[Op, ...] = (
+    Op(
+        "/v1/task/{task_type}",
+        "POST",
+        "Create a task (200 with the existing one for a repeated idempotency_key)",
+        "operator",
+        201,
+        CreatedView,
+        CreateBody,
+        (_TYPE,),
+        (400, 404, 409, 413),
+        extra={"200": CreatedView},
+    ),
+    Op(
+        "/v1/task/{task_type}",
+        "GET",
+        "Query a task by task_id (whole, or one aspect with "
+        "action), or tasks by task_name, newest first",
+        "viewer",
+        answer=[TaskView, TaskPage, StatusView, Progress, SummaryView, HeartbeatView],
+        params=(
+            _TYPE,
+            Param("task_id", _INT, "the task"),
+            Param("task_name", {"type": "string"}, "search by name instead"),
+            Param("action", _enum(Query), "one aspect of the task"),
+            _LIMIT,
+            _CURSOR,
+        ),
+    ),
+    Op(
+        "/v1/task/{task_type}",
+        "PUT",
+        "Act on a task; the state table decides",
+        "operator+worker",
+        answer=TaskView,
+        body=[ChangeBody, ProgressBody, NotifyBody, {"type": "object"}],
+        params=(
+            _TYPE,
+            _TASK_ID,
+            Param("action", _enum(Action), "the action", required=True),
+            Param("reason", {"type": "string"}, "kept in the transition record"),
+            Param("attempt", {"type": "integer"}, "a worker's attempt; stale ones get 409"),
+            Param(
+                "token", {"type": "string"}, "the task's notify token (notify, progress, heartbeat)"
+            ),
+        ),
+        errors=(400, 404, 409, 413),
+    ),
+    Op(
+        "/v1/tasks",
+        "GET",
+        "List tasks, newest first",
+        "viewer",
+        answer=TaskPage,
+        params=(
+            Param("type", {"type": "string"}, "task type"),
+            Param("state", _enum(State), "state"),
+            Param("outcome", _enum(Outcome), "outcome"),
+            Param("name", {"type": "string"}, "name"),
+            Param("parent", _INT, "parent task id"),
+            Param("since", {"type": "string", "format": "date-time"}, "created at or after"),
+            _LIMIT,
+            _CURSOR,
+        ),
+        errors=(400,),
+    ),
+    Op(
+        "/v1/tasks/{task_id}/transitions",
+        "GET",
+        "The task's transition record",
+        "viewer",
+        answer=list[TransitionView],
+        params=(_ID,),
+    ),
+    Op(
+        "/v1/tasks/{task_id}/logs",
+        "GET",
+        "Log lines after `after`, oldest first",
+        "viewer",
+        answer=LogPage,
+        params=(_ID, Param("after", {"type": "integer"}, "last id seen"), _LIMIT),
+    ),
+    Op(
+        "/v1/tasks/{task_id}/logs",
+        "POST",
+        "Append a batch of log lines",
+        "admin+worker",
+        201,
+        Appended,
+        LogBatch,
+        (_ID,),
+        (400, 404, 413),
+    ),
+    Op(
+        "/v1/tasks/{task_id}/children",
+        "GET",
+        "Fan-out children and topology members, oldest first",
+        "viewer",
+        answer=TaskPage,
+        params=(_ID, _LIMIT, _CURSOR),
+    ),
+    Op("/v1/workers", "GET", "Registered workers", "viewer", answer=list[WorkerView], errors=()),
+    Op(
+        "/v1/workers",
+        "POST",
+        "Register (or re-register) a worker",
+        "admin+worker",
+        201,
+        WorkerView,
+        WorkerRegistration,
+        errors=(400, 413),
+    ),
+    Op(
+        "/v1/workers/{name}/heartbeat",
+        "PUT",
+        "A worker's heartbeat",
+        "admin+worker",
+        204,
+        body=WorkerHeartbeat,
+        params=(_path("name"),),
+        errors=(400, 404, 413),
+    ),
+    Op(
+        "/v1/workers/{name}/drain",
+        "PUT",
+        "Give the worker no new tasks",
+        "admin",
+        answer=WorkerView,
+        params=(_path("name"),),
+        errors=(404,),
+    ),
+    Op(
+        "/v1/types",
+        "GET",
+        "Task types, their params schemas and workers",
+        "viewer",
+        answer=list[TypeView],
+        errors=(),
+    ),
+    Op("/health", "GET", "Liveness, including the database", "open", answer=Health, errors=()),
+    Op(
+        "/metrics",
+        "GET",
+        "Prometheus metrics",
+        "viewer",
+        answer={"type": "string"},
+        errors=(),
+        media="text/plain",
+    ),
+    Op("/openapi.json", "GET", "This document", "open", answer={"type": "object"}, errors=()),
+)

@@ -1,0 +1,59 @@
+"""``/health`` for load balancers and ``/metrics`` for Prometheus.
+
+``/health`` is open and touches the database, so a node whose database is gone leaves the
+load balancer's pool (503 with ``Retry-After``) instead of failing every request behind it.
+"""
+
+from __future__ import annotations
+
+import time
+
+import falcon
+from sqlalchemy import text
+
+from taskscheduler.api.auth import OPEN, VIEWER, Guarded
+from taskscheduler.api.media import reply
+from taskscheduler.services import Services
+from taskscheduler.views import Health
+
+
+class HealthResource(Guarded):
+    ACCESS = {"GET": OPEN}
+
+    def __init__(self, services: Services) -> None:
+        self._engine = services.engine
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        with self._engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        reply(resp, Health(status="ok", database="ok"))
+
+
+class MetricsResource(Guarded):
+    ACCESS = {"GET": VIEWER}
+
+    def __init__(self, services: Services) -> None:
+        self._metrics = services.metrics
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.data, resp.content_type = self._metrics.render()
+
+
+class RequestMetrics:
+    """Middleware: counts every answer by route template (not path: ids would explode)."""
+
+    def __init__(self, services: Services) -> None:
+        self._metrics = services.metrics
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.started = time.perf_counter()
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: object, succeeded: bool
+    ) -> None:
+        route = req.uri_template or "unmatched"
+        status = str(resp.status_code)
+        self._metrics.api_requests.labels(route=route, method=req.method, status=status).inc()
+        self._metrics.api_latency.labels(route=route).observe(
+            time.perf_counter() - req.context.started
+        )

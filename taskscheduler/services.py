@@ -1,0 +1,97 @@
+"""The dependencies of one scheduler node, built once and handed to the API and the loops.
+
+Nothing here is global: a test builds a :class:`Services` over its own database, the
+gunicorn entry point builds one per process from the environment, and the loops receive the
+same object, so the API and the loops of a node share one engine pool and one metrics
+registry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from taskscheduler.db.engine import make_engine
+from taskscheduler.metrics import Metrics
+from taskscheduler.registry import Registry
+from taskscheduler.settings import Settings
+from taskscheduler.task_actions import TaskActions
+from taskscheduler.task_queries import TaskQueries
+from taskscheduler.tasks_service import TaskService
+from taskworker.contract import Action, TaskView
+from taskworker.errors import Unavailable
+
+#: How long a client should wait before retrying a command no worker client could carry.
+NO_CLIENT_RETRY_AFTER_SECONDS = 5
+
+
+class WorkerCommands(Protocol):
+    """How the scheduler reaches the worker a task is on (the worker client implements it).
+
+    The scheduler changes the task's state only after :meth:`command` returned, so a worker
+    that cannot be reached (raise :class:`Unavailable`) or refuses (raise a
+    :class:`~taskworker.errors.Conflict`) leaves the task as it was.
+    """
+
+    def command(self, task: TaskView, action: Action, reason: str | None) -> None:
+        """Deliver ``pause``, ``continue``, ``cancel`` or ``rollback`` to ``task.worker``."""
+
+    def summary(self, task: TaskView) -> Any:
+        """The plugin's own summary of ``task`` from its worker, or None."""
+
+
+class NoWorkerClient:
+    """Stands in until a worker client is configured: reaching a worker is impossible."""
+
+    def command(self, task: TaskView, action: Action, reason: str | None) -> None:
+        raise Unavailable(
+            f"task {task.task_id} is on worker {task.worker}, which this node cannot reach "
+            f"to {action} it",
+            NO_CLIENT_RETRY_AFTER_SECONDS,
+        )
+
+    def summary(self, task: TaskView) -> Any:
+        return None
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    engine: Engine
+    metrics: Metrics
+    registry: Registry
+    tasks: TaskService
+    actions: TaskActions
+    queries: TaskQueries
+    commands: WorkerCommands
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        commands: WorkerCommands | None = None,
+        multiprocess_dir: str | None = None,
+        engine: Engine | None = None,
+    ) -> Services:
+        """Wire a node; ``engine`` lets a caller share a pool it already has."""
+        eng = engine or make_engine(settings.db_url)
+        metrics = Metrics(multiprocess_dir)
+        registry = Registry(eng)
+        reach = commands or NoWorkerClient()
+        tasks = TaskService(eng, registry, metrics, reach, settings.worker_secret)
+        return cls(
+            settings=settings,
+            engine=eng,
+            metrics=metrics,
+            registry=registry,
+            tasks=tasks,
+            actions=TaskActions(eng, tasks, registry, metrics, reach),
+            queries=TaskQueries(eng),
+            commands=reach,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

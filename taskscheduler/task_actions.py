@@ -1,0 +1,223 @@
+"""``PUT /v1/task/{type}?task_id=ID&action=A``: every action of the contract, on the scheduler.
+
+Most actions are triggers of the state table, which alone decides whether they are allowed
+(409 with nothing changed otherwise). Actions on a task a worker holds must reach that
+worker first: the move is decided, then the worker is told, then the move is written on the
+condition that the task's version did not change meanwhile. A worker that cannot be reached
+therefore leaves the task untouched, and no database transaction is held open across the
+network call.
+
+``progress`` and ``heartbeat`` are not state changes; they do not bump the version, so a
+stream of them never makes a concurrent transition fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, Row, insert, update
+
+from taskscheduler.db.models import utcnow
+from taskscheduler.lifecycle import TASKS, apply_trigger
+from taskscheduler.metrics import Metrics
+from taskscheduler.registry import Registry
+from taskscheduler.settle import settle
+from taskscheduler.task_queries import LOGS
+from taskscheduler.tasks_service import TaskService, on_worker
+from taskscheduler.views import task_view
+from taskworker.contract import (
+    Action,
+    ChangeBody,
+    NotifyBody,
+    ProcessArg,
+    ProgressBody,
+    TaskView,
+    convert,
+    decode,
+)
+from taskworker.errors import ConcurrentUpdate, Conflict, InvalidInput, StaleAttempt
+from taskworker.states import State, Trigger, decide
+
+if TYPE_CHECKING:
+    from taskscheduler.services import WorkerCommands
+
+_c = TASKS.c
+
+#: Actions that are plain triggers of the state table.
+TRIGGERS: dict[Action, Trigger] = {
+    Action.PREPARE: Trigger.PREPARE,
+    Action.RUNNING: Trigger.RUN,
+    Action.PAUSE: Trigger.PAUSE,
+    Action.CONTINUE: Trigger.CONTINUE,
+    Action.ROLLBACK: Trigger.ROLLBACK,
+    Action.CLEAN: Trigger.FINISH,
+    Action.CANCEL: Trigger.CANCEL,
+    Action.RETRY: Trigger.RETRY,
+}
+#: Of those, the ones the worker holding the task must carry out.
+TO_WORKER = frozenset({Action.PAUSE, Action.CONTINUE, Action.CANCEL, Action.ROLLBACK})
+#: States in which new params or process_arg take effect: the task is not executing and may
+#: still (re)start. A task paused on a worker is excluded by :func:`on_worker`.
+CHANGEABLE = frozenset({State.INIT, State.POSTPOSE, State.PAUSE, State.FAIL})
+#: process_arg fields ``change`` may set (task_status is what pause/continue are for).
+CHANGEABLE_ARGS = ("start_time", "deadline_second", "lock_timeout", "max_retry")
+
+
+class TaskActions:
+    def __init__(
+        self,
+        engine: Engine,
+        tasks: TaskService,
+        registry: Registry,
+        metrics: Metrics,
+        commands: WorkerCommands,
+    ) -> None:
+        self._engine = engine
+        self._tasks = tasks
+        self._registry = registry
+        self._metrics = metrics
+        self._commands = commands
+        self._handlers: dict[Action, Callable[[Row[Any], bytes, str, str | None], None]] = {
+            Action.CHANGE: self._change,
+            Action.PROGRESS: self._progress,
+            Action.HEARTBEAT: self._heartbeat,
+            Action.NOTIFY: self._notify,
+        }
+
+    def act(
+        self,
+        task_type: str,
+        task_id: int,
+        action: Action,
+        body: bytes,
+        *,
+        actor: str,
+        reason: str | None = None,
+        attempt: int | None = None,
+    ) -> TaskView:
+        """Apply ``action`` and return the task as it is afterwards.
+
+        ``attempt``, sent by workers, fences reports from an attempt that was superseded.
+        """
+        row = self._tasks.row(task_type, task_id)
+        if attempt is not None and attempt != row.attempt:
+            raise StaleAttempt(task_id, attempt, row.attempt)
+        handler = self._handlers.get(action)
+        if handler is None:
+            self._trigger(row, action, actor, reason)
+        else:
+            handler(row, body, actor, reason)
+        return task_view(self._tasks.row(task_type, task_id))
+
+    def _trigger(self, row: Row[Any], action: Action, actor: str, reason: str | None) -> None:
+        trigger = TRIGGERS[action]
+        decide(
+            row.state,
+            trigger,
+            paused_from=row.paused_from,
+            retry_count=row.retry_count,
+            max_retry=row.max_retry,
+            task_id=row.id,
+        )
+        if action in TO_WORKER and on_worker(row):
+            self._commands.command(task_view(row), action, reason)
+        changes = {"ready_at": utcnow()} if trigger is Trigger.RETRY else None
+        with self._engine.begin() as conn:
+            apply_trigger(
+                conn,
+                row.id,
+                trigger,
+                actor=actor,
+                reason=reason,
+                expect_version=row.version,
+                changes=changes,
+            )
+        self._metrics.count_transitions([trigger.value])
+
+    def _change(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
+        if row.state not in CHANGEABLE or on_worker(row):
+            allowed = ", ".join(sorted(CHANGEABLE))
+            raise Conflict(
+                f"task {row.id} is in state {row.state}; change is allowed only while it is "
+                f"not running ({allowed})"
+            )
+        wanted = decode(body or b"{}", ChangeBody, root="")
+        values: dict[str, Any] = {}
+        if wanted.params is not None:
+            spec = self._registry.type_spec(row.task_type)
+            self._registry.validate_params(row.task_type, spec, wanted.params)
+            values["params"] = wanted.params
+        if wanted.process_arg is not None:
+            values.update(_process_arg_changes(row, wanted.process_arg))
+        if not values:
+            raise InvalidInput("body", "names nothing to change (params or process_arg)")
+        now = utcnow()
+        with self._engine.begin() as conn:
+            written = conn.execute(
+                update(TASKS)
+                .where(_c.id == row.id, _c.version == row.version)
+                .values({**values, "version": row.version + 1, "updated_at": now})
+            )
+            if written.rowcount != 1:
+                raise ConcurrentUpdate(row.id)
+            note = f"changed {', '.join(sorted(values))} ({actor})"
+            conn.execute(
+                insert(LOGS).values(
+                    task_id=row.id,
+                    attempt=row.attempt,
+                    message=f"{note}: {reason}" if reason else note,
+                    at=now,
+                )
+            )
+
+    def _progress(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
+        report = decode(body or b"{}", ProgressBody, root="")
+        self._touch(
+            row, Action.PROGRESS, progress_percent=report.percent, progress_message=report.message
+        )
+
+    def _heartbeat(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
+        decode(body or b"{}", dict[str, Any], root="")
+        self._touch(row, Action.HEARTBEAT)
+
+    def _touch(self, row: Row[Any], action: Action, **values: Any) -> None:
+        """Record a sign of life; refused once the task has finished."""
+        with self._engine.begin() as conn:
+            written = conn.execute(
+                update(TASKS)
+                .where(_c.id == row.id, _c.state != State.FINISH.value)
+                .values(heartbeat_at=utcnow(), **values)
+            )
+        if written.rowcount != 1:
+            raise Conflict(f"task {row.id} has finished; {action} is no longer accepted")
+
+    def _notify(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
+        report = decode(body or b"{}", NotifyBody, root="")
+        with self._engine.begin() as conn:
+            applied = settle(
+                conn,
+                row.id,
+                success=report.success,
+                actor=actor,
+                result=report.result,
+                error=report.error,
+                reason=reason,
+            )
+        self._metrics.count_transitions([a.move.trigger.value for a in applied])
+
+
+def _process_arg_changes(row: Row[Any], given: dict[str, Any]) -> dict[str, Any]:
+    """Validate the changed process_arg fields on top of the stored ones."""
+    for name in given:
+        if name not in CHANGEABLE_ARGS:
+            raise InvalidInput(
+                f"process_arg.{name}",
+                f"cannot be changed; change takes {', '.join(CHANGEABLE_ARGS)}",
+            )
+    stored = {name: getattr(row, name) for name in CHANGEABLE_ARGS}
+    merged = convert({**stored, **given}, ProcessArg, root="process_arg")
+    values = {name: getattr(merged, name) for name in given}
+    if "start_time" in given:
+        values["ready_at"] = merged.start_time or utcnow()
+    return values

@@ -1,0 +1,135 @@
+"""Read-side queries over many tasks and a task's history, shared by the API and the CLI.
+
+Lists are paged by keyset on the id, never by offset: a page costs the same at the end of a
+million rows as at the start, and rows inserted meanwhile neither repeat nor skip entries.
+Task lists run newest first (``id < cursor``); children and logs run oldest first (``id >
+cursor`` / ``after``), the order in which they are read and followed. Every filter is served
+by an index named in :mod:`taskscheduler.db.models`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, or_, select
+
+from taskscheduler.db.models import TaskLog, utcnow
+from taskscheduler.lifecycle import RECORDS, TASKS
+from taskscheduler.views import Appended, LogPage, TaskPage, log_view, task_view, transition_view
+from taskworker.contract import LogBatch, TransitionView
+from taskworker.errors import NotFound
+
+#: Page sizes: the default, and the most one request may ask for.
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+LOGS = cast(Table, TaskLog.__table__)
+_c = TASKS.c
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """``/v1/tasks`` filters; None means "any"."""
+
+    task_type: str | None = None
+    state: str | None = None
+    outcome: str | None = None
+    name: str | None = None
+    parent: int | None = None
+    since: datetime | None = None
+
+    def clauses(self) -> list[ColumnElement[bool]]:
+        wanted: list[tuple[Any, Any]] = [
+            (_c.task_type, self.task_type),
+            (_c.state, self.state),
+            (_c.outcome, self.outcome),
+            (_c.task_name, self.name),
+            (_c.parent_task_id, self.parent),
+        ]
+        found = [column == value for column, value in wanted if value is not None]
+        if self.since is not None:
+            found.append(_c.created_at >= self.since)
+        return found
+
+
+class TaskQueries:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def tasks(
+        self, where: TaskFilter, *, limit: int = DEFAULT_LIMIT, cursor: int | None = None
+    ) -> TaskPage:
+        """Newest first; ``cursor`` is the previous page's ``next_cursor``."""
+        clauses = where.clauses()
+        if cursor is not None:
+            clauses.append(_c.id < cursor)
+        query = select(TASKS).where(*clauses).order_by(_c.id.desc()).limit(limit + 1)
+        with self._engine.connect() as conn:
+            rows = list(conn.execute(query))
+        return _page(rows, limit)
+
+    def children(
+        self, task_id: int, *, limit: int = DEFAULT_LIMIT, cursor: int | None = None
+    ) -> TaskPage:
+        """Fan-out children (``parent_task_id``) and topology members (``control_task_id``)."""
+        clauses = [or_(_c.parent_task_id == task_id, _c.control_task_id == task_id)]
+        if cursor is not None:
+            clauses.append(_c.id > cursor)
+        query = select(TASKS).where(*clauses).order_by(_c.id).limit(limit + 1)
+        with self._engine.connect() as conn:
+            _require(conn, task_id)
+            rows = list(conn.execute(query))
+        return _page(rows, limit)
+
+    def transitions(self, task_id: int) -> list[TransitionView]:
+        """The whole record, oldest first (a task has a few dozen at most)."""
+        query = select(RECORDS).where(RECORDS.c.task_id == task_id).order_by(RECORDS.c.id)
+        with self._engine.connect() as conn:
+            _require(conn, task_id)
+            return [transition_view(row) for row in conn.execute(query)]
+
+    def logs(self, task_id: int, *, after: int = 0, limit: int = MAX_LIMIT) -> LogPage:
+        query = (
+            select(LOGS)
+            .where(LOGS.c.task_id == task_id, LOGS.c.id > after)
+            .order_by(LOGS.c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            _require(conn, task_id)
+            items = [log_view(row) for row in conn.execute(query)]
+        return LogPage(items, items[-1].id if items else after)
+
+    def append_logs(self, task_id: int, batch: LogBatch) -> Appended:
+        """Store a batch in one statement and one commit; lines default to the current attempt."""
+        now = utcnow()
+        with self._engine.begin() as conn:
+            current = _require(conn, task_id)
+            rows = [
+                {
+                    "task_id": task_id,
+                    "attempt": current if line.attempt is None else line.attempt,
+                    "level": line.level,
+                    "message": line.message,
+                    "at": line.at or now,
+                }
+                for line in batch.lines
+            ]
+            conn.execute(insert(LOGS), rows)
+        return Appended(len(rows))
+
+
+def _require(conn: Connection, task_id: int) -> int:
+    """The task's current attempt; :class:`NotFound` when there is no such task."""
+    attempt = conn.execute(select(_c.attempt).where(_c.id == task_id)).scalar_one_or_none()
+    if attempt is None:
+        raise NotFound("task", task_id)
+    return int(attempt)
+
+
+def _page(rows: list[Any], limit: int) -> TaskPage:
+    items = [task_view(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return TaskPage(items, items[-1].task_id if more else None)

@@ -1,0 +1,169 @@
+"""Creating tasks and reading one task: what ``POST`` and ``GET /v1/task/{type}`` do.
+
+The API calls this now and the Producer, the LogDumper and topologies will call
+:meth:`TaskService.create` later, so every way a task comes to exist shares the same checks:
+the type must be registered, the params must satisfy its schema, linked tasks must exist,
+all before anything is stored.
+
+An ``idempotency_key`` makes creation safe to repeat. The first request stores the task;
+any later one gets that task back (200 instead of 201). Two requests racing with the same
+key cannot both insert: the unique index refuses the loser, which then reads the winner.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy.exc import IntegrityError
+
+from taskscheduler.lifecycle import TASKS, apply_trigger, insert_task
+from taskscheduler.metrics import Metrics
+from taskscheduler.registry import Registry
+from taskscheduler.tokens import notify_token
+from taskscheduler.views import CreatedView, HeartbeatView, SummaryView, created_view, task_view
+from taskworker.contract import CreateBody, Progress, Query, StatusView
+from taskworker.errors import Conflict, InvalidInput, NotFound
+from taskworker.states import ACTIVE_ON_WORKER, State, Trigger
+
+if TYPE_CHECKING:
+    from taskscheduler.services import WorkerCommands
+
+_c = TASKS.c
+
+
+def on_worker(row: Row[Any]) -> bool:
+    """Whether a worker holds the task now, so commands must reach it (paused ones too)."""
+    current = row.paused_from if row.state == State.PAUSE else row.state
+    return row.worker is not None and current in ACTIVE_ON_WORKER
+
+
+class TaskService:
+    def __init__(
+        self,
+        engine: Engine,
+        registry: Registry,
+        metrics: Metrics,
+        commands: WorkerCommands,
+        secret: str | None,
+    ) -> None:
+        self._engine = engine
+        self._registry = registry
+        self._metrics = metrics
+        self._commands = commands
+        self._secret = secret
+
+    def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
+        """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
+        info, arg = body.create_info, body.process_arg
+        if info.task_type is not None and info.task_type != task_type:
+            raise InvalidInput(
+                "create_info.task_type", f"{info.task_type!r} differs from the path's {task_type!r}"
+            )
+        spec = self._registry.type_spec(task_type)
+        self._registry.validate_params(task_type, spec, body.params)
+        key = info.idempotency_key
+        if key is not None and (seen := self._by_key(key, task_type)) is not None:
+            return seen, False
+        triggers = [Trigger.SUBMIT.value]
+        try:
+            with self._engine.begin() as conn:
+                _check_links(conn, body)
+                task_id = insert_task(conn, _columns(task_type, body), actor=actor)
+                if arg.task_status == State.PAUSE:
+                    apply_trigger(
+                        conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused"
+                    )
+                    triggers.append(Trigger.PAUSE.value)
+        except IntegrityError:
+            seen = self._by_key(key, task_type) if key is not None else None
+            if seen is None:
+                raise
+            return seen, False
+        self._metrics.count_transitions(triggers)
+        return created_view(self.row(task_type, task_id), notify_token(self._secret, task_id)), True
+
+    def _by_key(self, key: str, task_type: str) -> CreatedView | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(TASKS).where(_c.idempotency_key == key)).one_or_none()
+        if row is None:
+            return None
+        if row.task_type != task_type:
+            raise Conflict(
+                f"idempotency_key {key!r} already names task {row.id} of type {row.task_type}"
+            )
+        return created_view(row, notify_token(self._secret, row.id))
+
+    def row(self, task_type: str, task_id: int) -> Row[Any]:
+        """The stored task; :class:`NotFound` also when it exists under another type."""
+        with self._engine.connect() as conn:
+            row = conn.execute(select(TASKS).where(_c.id == task_id)).one_or_none()
+        if row is None or row.task_type != task_type:
+            raise NotFound(f"{task_type} task", task_id)
+        return row
+
+    def query(self, task_type: str, task_id: int, what: Query | None) -> msgspec.Struct:
+        """``GET /v1/task/{type}?task_id=ID[&action=...]``."""
+        row = self.row(task_type, task_id)
+        progress = Progress(row.progress_percent, row.progress_message)
+        if what is None:
+            return task_view(row)
+        if what is Query.STATUS:
+            return StatusView(row.id, row.state, row.outcome)
+        if what is Query.PROGRESS:
+            return progress
+        if what is Query.HEARTBEAT:
+            return HeartbeatView(row.id, row.heartbeat_at, row.worker)
+        plugin = self._commands.summary(task_view(row)) if on_worker(row) else None
+        return SummaryView(
+            task_id=row.id,
+            task_status=row.state,
+            outcome=row.outcome,
+            progress=progress,
+            result=row.result,
+            error=row.error,
+            attempt=row.attempt,
+            retry_count=row.retry_count,
+            plugin=plugin,
+        )
+
+
+def _columns(task_type: str, body: CreateBody) -> dict[str, Any]:
+    info, arg = body.create_info, body.process_arg
+    values: dict[str, Any] = {
+        "task_type": task_type,
+        "task_name": info.task_name,
+        "important_level": info.important_level,
+        "http_url": info.http_url,
+        "parent_task_id": info.parent_task_id,
+        "control_task_id": info.control_task_id,
+        "callback_url": info.callback_url,
+        "idempotency_key": info.idempotency_key,
+        "resources": info.resources or [],
+        "targets": info.targets,
+        "strategy": info.strategy.value if info.strategy else None,
+        "max_parallel": info.max_parallel,
+        "start_time": arg.start_time,
+        "deadline_second": arg.deadline_second,
+        "lock_timeout": arg.lock_timeout,
+        "max_retry": arg.max_retry,
+        "params": body.params,
+    }
+    if arg.start_time is not None:
+        values["ready_at"] = arg.start_time
+    return values
+
+
+def _check_links(conn: Connection, body: CreateBody) -> None:
+    """Linked tasks must exist; a foreign-key error would otherwise look like a repeat key."""
+    links = {
+        "create_info.parent_task_id": body.create_info.parent_task_id,
+        "create_info.control_task_id": body.create_info.control_task_id,
+    }
+    for field, linked in links.items():
+        if (
+            linked is not None
+            and conn.execute(select(_c.id).where(_c.id == linked)).one_or_none() is None
+        ):
+            raise InvalidInput(field, f"no task {linked}")
