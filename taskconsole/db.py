@@ -6,6 +6,8 @@ Migrations are an operator's deliberate act, so they run from the console agains
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import click
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
@@ -30,6 +32,17 @@ def _fail(exc: SQLAlchemyError) -> None:
     raise SystemExit(code)
 
 
+def _migrate(db_url: str | None, step: Callable[[str, str], None], revision: str) -> None:
+    from taskscheduler.db import migrate
+
+    url = _db_url(db_url)
+    try:
+        step(url, revision)
+        click.echo(f"database at revision {migrate.current(url) or 'base (empty)'}")
+    except SQLAlchemyError as exc:
+        _fail(exc)
+
+
 db_url_option = click.option("--db-url", help="SQLAlchemy URL; defaults to TASK_DB_URL.")
 
 
@@ -45,12 +58,7 @@ def upgrade(db_url: str | None, revision: str) -> None:
     """Apply the migrations up to REVISION."""
     from taskscheduler.db import migrate
 
-    url = _db_url(db_url)
-    try:
-        migrate.upgrade(url, revision)
-        click.echo(f"database at revision {migrate.current(url)}")
-    except SQLAlchemyError as exc:
-        _fail(exc)
+    _migrate(db_url, migrate.upgrade, revision)
 
 
 @db.command()
@@ -60,12 +68,7 @@ def downgrade(db_url: str | None, revision: str) -> None:
     """Undo migrations down to REVISION."""
     from taskscheduler.db import migrate
 
-    url = _db_url(db_url)
-    try:
-        migrate.downgrade(url, revision)
-        click.echo(f"database at revision {migrate.current(url) or 'base (empty)'}")
-    except SQLAlchemyError as exc:
-        _fail(exc)
+    _migrate(db_url, migrate.downgrade, revision)
 
 
 @db.command()

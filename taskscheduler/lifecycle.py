@@ -115,6 +115,21 @@ def apply_trigger(
     if written.rowcount != 1:
         raise ConcurrentUpdate(task_id)
     attempt = row.attempt + 1 if move.trigger is Trigger.CREATE else row.attempt
+    _record(conn, task_id, move, actor=actor, reason=reason, attempt=attempt, when=when)
+    return Applied(task_id, move, version + 1, attempt)
+
+
+def _record(
+    conn: Connection,
+    task_id: int,
+    move: Move,
+    *,
+    actor: str,
+    reason: str | None,
+    attempt: int,
+    when: datetime,
+) -> None:
+    """Append the transition record of ``move`` (the caller's transaction commits it)."""
     conn.execute(
         insert(RECORDS).values(
             task_id=task_id,
@@ -128,7 +143,6 @@ def apply_trigger(
             at=when,
         )
     )
-    return Applied(task_id, move, version + 1, attempt)
 
 
 def transition(engine: Engine, task_id: int, trigger: str, **kwargs: Any) -> Applied:
@@ -155,16 +169,5 @@ def insert_task(
     row = {"created_at": when, "updated_at": when, "ready_at": when, **values}
     row["state"] = move.to_state.value
     task_id = int(conn.execute(insert(TASKS).values(row)).inserted_primary_key[0])
-    conn.execute(
-        insert(RECORDS).values(
-            task_id=task_id,
-            trigger=move.trigger.value,
-            from_state=move.from_state.value,
-            to_state=move.to_state.value,
-            actor=actor,
-            reason=reason,
-            attempt=0,
-            at=when,
-        )
-    )
+    _record(conn, task_id, move, actor=actor, reason=reason, attempt=0, when=when)
     return task_id
