@@ -7,6 +7,8 @@ from ``-x db_url=...`` or from the settings (``TASK_DB_URL``).
 
 from __future__ import annotations
 
+from logging.config import fileConfig
+
 from alembic import context
 
 from taskscheduler.db.engine import make_engine
@@ -40,6 +42,8 @@ connection = config.attributes.get("connection")
 if connection is not None:
     _run(connection)
 else:
+    if config.config_file_name:  # the alembic command: its progress lines, per alembic.ini
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
     engine = make_engine(_url())
     with engine.connect() as conn:
         _run(conn)

@@ -33,6 +33,8 @@ def _fail(exc: SQLAlchemyError) -> None:
 
 
 def _migrate(db_url: str | None, step: Callable[[str, str], None], revision: str) -> None:
+    from alembic.util import CommandError
+
     from taskscheduler.db import migrate
 
     url = _db_url(db_url)
@@ -41,6 +43,9 @@ def _migrate(db_url: str | None, step: Callable[[str, str], None], revision: str
         click.echo(f"database at revision {migrate.current(url) or 'base (empty)'}")
     except SQLAlchemyError as exc:
         _fail(exc)
+    except CommandError as exc:  # an unknown revision, or no migration scripts found
+        click.echo(f"error: migrations: {exc}", err=True)
+        raise SystemExit(ExitCode.USAGE) from None
 
 
 db_url_option = click.option("--db-url", help="SQLAlchemy URL; defaults to TASK_DB_URL.")
@@ -53,7 +58,7 @@ def db() -> None:
 
 @db.command()
 @db_url_option
-@click.option("--revision", default="head", show_default=True)
+@click.option("-r", "--revision", default="head", show_default=True)
 def upgrade(db_url: str | None, revision: str) -> None:
     """Apply the migrations up to REVISION."""
     from taskscheduler.db import migrate
@@ -63,7 +68,9 @@ def upgrade(db_url: str | None, revision: str) -> None:
 
 @db.command()
 @db_url_option
-@click.option("--revision", default="-1", show_default=True, help="Target; 'base' removes all.")
+@click.option(
+    "-r", "--revision", default="-1", show_default=True, help="Target; 'base' removes all."
+)
 def downgrade(db_url: str | None, revision: str) -> None:
     """Undo migrations down to REVISION."""
     from taskscheduler.db import migrate

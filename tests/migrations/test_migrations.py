@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -11,6 +15,7 @@ from sqlalchemy import inspect
 from taskconsole.cli import main
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
+from taskscheduler.db.migrate import ROOT
 from taskscheduler.db.models import Base
 from taskscheduler.db.schema import check_schema
 from taskscheduler.errors import SchemaOutdated
@@ -96,3 +101,39 @@ def test_taskconsole_db_upgrade_names_a_bad_url_with_exit_2():
     result = CliRunner().invoke(main, ["db", "upgrade", "--db-url", "oracle://x"])
     assert result.exit_code == 2
     assert "TASK_DB_URL" in result.output
+
+
+def test_taskconsole_db_upgrade_refuses_an_unknown_revision_with_exit_2(sqlite_url):
+    result = CliRunner().invoke(main, ["db", "upgrade", "--db-url", sqlite_url, "-r", "nope"])
+    assert result.exit_code == 2
+    assert "Can't locate revision identified by 'nope'" in result.output
+    assert "Traceback" not in result.output
+    assert migrate.current(sqlite_url) is None
+
+
+def test_taskconsole_db_downgrade_and_current_report_the_revision(sqlite_url):
+    # Given a migrated database
+    migrate.upgrade(sqlite_url)
+    # When it is downgraded to base and asked where it is
+    down = CliRunner().invoke(main, ["db", "downgrade", "--db-url", sqlite_url, "-r", "base"])
+    now = CliRunner().invoke(main, ["db", "current", "--db-url", sqlite_url])
+    # Then both say so, and no table but alembic's is left
+    assert down.exit_code == 0 and "database at revision base (empty)" in down.output
+    assert now.exit_code == 0 and f"database: empty; code needs: {migrate.head()}" in now.output
+    assert tables(sqlite_url) <= {"alembic_version"}
+
+
+@pytest.mark.parametrize("how", ["-x db_url", "TASK_DB_URL"])
+def test_the_plain_alembic_command_takes_the_url_from_the_caller(sqlite_url, how):
+    """alembic.ini holds no URL: ``-x db_url=`` or the settings (TASK_DB_URL) supply it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASK_")}
+    args = [sys.executable, "-m", "alembic", "-c", str(ROOT / "alembic.ini")]
+    if how == "TASK_DB_URL":
+        env["TASK_DB_URL"] = sqlite_url
+    else:
+        args += ["-x", f"db_url={sqlite_url}"]
+    done = subprocess.run(
+        [*args, "upgrade", "head"], check=False, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert migrate.current(sqlite_url) == migrate.head()

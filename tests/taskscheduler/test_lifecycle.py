@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, text, update
 
 from taskscheduler.db.engine import make_engine
 from taskscheduler.lifecycle import RECORDS, TASKS, apply_trigger, insert_task, transition
@@ -132,43 +132,61 @@ def test_cancel_records_outcome_cancelled_and_finish_time(engine):
     assert stored.finished_at is not None
 
 
+def wait_for_lock_wait(engine: Engine, connection_id: int, within_seconds: float = 10) -> None:
+    """Return once MariaDB reports ``connection_id`` waiting for a row lock."""
+    query = text(
+        "SELECT COUNT(*) FROM information_schema.INNODB_TRX"
+        " WHERE trx_mysql_thread_id = :id AND trx_state = 'LOCK WAIT'"
+    )
+    deadline = time.monotonic() + within_seconds
+    with engine.connect() as observer:
+        while observer.execute(query, {"id": connection_id}).scalar() == 0:
+            assert time.monotonic() < deadline, f"connection {connection_id} never blocked"
+            observer.rollback()
+            time.sleep(0.01)
+
+
 def test_two_connections_racing_on_one_task_have_exactly_one_winner(mysql_engine):
-    """Two real MariaDB connections read the same version; only one can move the task."""
+    """Two real MariaDB transactions read the same version; only one can move the task."""
     engine = mysql_engine
     task_id = new_task(engine)
-    first = engine.connect()
-    second = engine.connect()
+    first, second = engine.connect(), engine.connect()
+    loser: dict[str, BaseException | None] = {}
+
+    def contend() -> None:
+        try:
+            apply_trigger(second, task_id, "create", actor="node-b", expect_version=1)
+            second.commit()
+            loser["error"] = None
+        except BaseException as exc:
+            loser["error"] = exc
+            second.rollback()
+
     try:
         # Given both transactions have read the task at version 1
         first.begin()
         second.begin()
         for conn in (first, second):
             assert conn.execute(select(TASKS.c.version).where(TASKS.c.id == task_id)).scalar() == 1
-        # When the first moves it (holding the row lock, not yet committed)
+        second_id = second.execute(text("SELECT CONNECTION_ID()")).scalar_one()
+        # When the first moves it and, before it commits, the second tries the same move
         apply_trigger(first, task_id, "create", actor="node-a", expect_version=1)
-        outcome: dict[str, BaseException | str] = {}
-
-        def race() -> None:
-            try:
-                apply_trigger(second, task_id, "create", actor="node-b", expect_version=1)
-                second.commit()
-                outcome["second"] = "won"
-            except BaseException as exc:
-                outcome["second"] = exc
-                second.rollback()
-
-        contender = threading.Thread(target=race)
+        contender = threading.Thread(target=contend)
         contender.start()
-        time.sleep(0.3)  # the second writer is now blocked on the row lock
+        wait_for_lock_wait(engine, second_id)
         first.commit()
         contender.join(10)
     finally:
         first.close()
         second.close()
-    # Then exactly one succeeded and there is exactly one create record
-    assert isinstance(outcome["second"], ConcurrentUpdate | TransitionRefused)
-    assert row(engine, task_id).state == "create"
-    assert records(engine, task_id).count(("create", "init", "create")) == 1
+    # Then the second waited for the first's row lock and lost; one create is recorded
+    assert isinstance(loser["error"], ConcurrentUpdate)
+    stored = row(engine, task_id)
+    assert (stored.state, stored.version, stored.attempt) == ("create", 2, 1)
+    assert records(engine, task_id) == [("submit", "none", "init"), ("create", "init", "create")]
+    with engine.connect() as conn:
+        actors = conn.execute(select(RECORDS.c.actor).where(RECORDS.c.task_id == task_id))
+        assert "node-b" not in set(actors.scalars())
 
 
 def test_two_processes_sharing_one_sqlite_file_serialise_their_writes(sqlite_url):

@@ -1,9 +1,22 @@
-"""The state table of DESIGN §3, checked against an independent literal expectation."""
+"""The state table of DESIGN §3, checked against an independent literal expectation.
+
+The same expectation then judges random trigger sequences fired at a real stored task
+(hypothesis stateful testing): whatever operators, loops and workers fire, in whatever
+order, the stored state only moves along the table, a refused trigger changes nothing, and
+replaying the transition records from ``none`` reproduces the stored state.
+"""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from sqlalchemy import Engine, select
 
+from taskscheduler.db import migrate
+from taskscheduler.db.engine import make_engine
+from taskscheduler.lifecycle import RECORDS, TASKS, apply_trigger, insert_task
 from taskworker.errors import TransitionRefused
 from taskworker.states import Outcome, State, Trigger, allowed_triggers, decide
 
@@ -119,3 +132,92 @@ def test_allowed_triggers_lists_what_a_409_can_suggest():
         Trigger.CANCEL,
     }
     assert allowed_triggers(State.FINISH) == []
+
+
+def literal_destination(state: str, trigger: str, paused_from: str | None) -> str | None:
+    """Where the hand-written expectation says ``trigger`` leads from ``state`` (None: nowhere)."""
+    if trigger == "continue":
+        return paused_from if state == "pause" else None
+    return EXPECTED[trigger].get(state)
+
+
+#: Triggers a table may refuse although the row exists: a guard (retries) or a bad outcome.
+GUARDED = {"retry", "finish"}
+MAX_RETRY = 2
+
+
+class StoredTask(RuleBasedStateMachine):
+    """One real task row; every rule is a trigger somebody might fire at it."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__()
+        self.engine = engine
+        with engine.begin() as conn:
+            values = {"task_type": "noop", "params": {}, "max_retry": MAX_RETRY}
+            self.task_id = insert_task(conn, values, actor="operator")
+
+    def stored(self):
+        with self.engine.connect() as conn:
+            row = conn.execute(select(TASKS).where(TASKS.c.id == self.task_id)).one()
+            history = conn.execute(
+                select(RECORDS.c.trigger, RECORDS.c.from_state, RECORDS.c.to_state)
+                .add_columns(RECORDS.c.outcome)
+                .where(RECORDS.c.task_id == self.task_id)
+                .order_by(RECORDS.c.id)
+            ).all()
+        return row, history
+
+    @rule(
+        trigger=st.sampled_from([t.value for t in Trigger]),
+        outcome=st.sampled_from([None, *(o.value for o in Outcome)]),
+    )
+    def fire(self, trigger: str, outcome: str | None) -> None:
+        # Given the stored task as it is now
+        before, history_before = self.stored()
+        # When somebody fires the trigger in a transaction of their own
+        try:
+            with self.engine.begin() as conn:
+                apply_trigger(conn, self.task_id, trigger, actor="fuzz", outcome=outcome)
+        except TransitionRefused:
+            # Then a refusal was the table's (or a guard's) to make, and nothing changed
+            allowed = literal_destination(before.state, trigger, before.paused_from)
+            assert allowed is None or trigger in GUARDED
+            after, history_after = self.stored()
+            assert after == before
+            assert len(history_after) == len(history_before)
+            return
+        # Then the task moved where the table says, one version and one record further
+        after, history_after = self.stored()
+        assert after.state == literal_destination(before.state, trigger, before.paused_from)
+        assert after.version == before.version + 1
+        assert len(history_after) == len(history_before) + 1
+
+    @invariant()
+    def the_records_replay_to_the_stored_row(self) -> None:
+        row, history = self.stored()
+        state, outcome, paused_from, retries = "none", None, None, 0
+        for trigger, from_state, to_state, recorded_outcome in history:
+            assert from_state == state, "each record starts where the previous one ended"
+            assert to_state == literal_destination(state, trigger, paused_from)
+            paused_from = state if trigger == "pause" else None
+            state, outcome = to_state, recorded_outcome or outcome
+            retries += trigger == "retry"
+        assert (state, outcome, paused_from) == (row.state, row.outcome, row.paused_from)
+        assert retries == row.retry_count <= MAX_RETRY
+
+
+def test_random_trigger_sequences_on_a_stored_task_keep_to_the_table(sqlite_url):
+    migrate.upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        run_state_machine_as_test(
+            lambda: StoredTask(engine),
+            settings=settings(
+                max_examples=60,
+                stateful_step_count=25,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+    finally:
+        engine.dispose()
