@@ -12,7 +12,7 @@ transaction it
 
 The caller commits, so the state, the outcome and the record are durable together or not at
 all, and a batch of transitions over many tasks can share one commit (the hot path's
-currency: see docs/performance.md). Two writers that read the same version cannot both win:
+currency: ``bench/bench_states.py`` measures it). Two writers that read the same version cannot both win:
 the loser's UPDATE matches no row (on MySQL it waits for the winner's row lock and then
 re-reads the committed version) and raises :class:`ConcurrentUpdate` before it writes a
 record. Lean Core SQL is used here on purpose; the ORM costs 3x per transition.
@@ -168,6 +168,8 @@ def insert_task(
     when = now or utcnow()
     row = {"created_at": when, "updated_at": when, "ready_at": when, **values}
     row["state"] = move.to_state.value
-    task_id = int(conn.execute(insert(TASKS).values(row)).inserted_primary_key[0])
+    inserted = conn.execute(insert(TASKS).values(row)).inserted_primary_key
+    assert inserted is not None
+    task_id = int(inserted[0])
     _record(conn, task_id, move, actor=actor, reason=reason, attempt=0, when=when)
     return task_id

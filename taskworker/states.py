@@ -16,7 +16,7 @@ outcome and the transition record in one transaction) is the caller's job, becau
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -117,13 +117,19 @@ class _Probe:
         self.max_retry = max_retry
 
 
+def _probe(event: EventData) -> _Probe:
+    assert isinstance(event.model, _Probe)
+    return event.model
+
+
 def _retries_left(event: EventData) -> bool:
-    return bool(event.model.retry_count < event.model.max_retry)
+    probe = _probe(event)
+    return probe.retry_count < probe.max_retry
 
 
-def _paused_from(state: State) -> Any:
+def _paused_from(state: State) -> Callable[[EventData], bool]:
     def guard(event: EventData) -> bool:
-        return bool(event.model.paused_from == state)
+        return _probe(event).paused_from == state
 
     return guard
 
