@@ -11,11 +11,12 @@ transaction it
 4. appends the transition record.
 
 The caller commits, so the state, the outcome and the record are durable together or not at
-all, and a batch of transitions over many tasks can share one commit (the hot path's
-currency: ``bench/bench_states.py`` measures it). Two writers that read the same version cannot both win:
-the loser's UPDATE matches no row (on MySQL it waits for the winner's row lock and then
-re-reads the committed version) and raises :class:`ConcurrentUpdate` before it writes a
-record. Lean Core SQL is used here on purpose; the ORM costs 3x per transition.
+all, and a batch of transitions over many tasks can share one commit (commits are the hot
+path's currency; ``bench/bench_states.py`` measures them). Two writers that read the same
+version cannot both win: the loser's UPDATE matches no row (on MySQL it waits for the
+winner's row lock, then re-reads the committed version) and raises
+:class:`ConcurrentUpdate` before it writes a record. Lean Core SQL is used here on purpose:
+the ORM costs 3x per transition.
 """
 
 from __future__ import annotations
