@@ -1,0 +1,95 @@
+"""The schedule interface, the factory from a trigger definition, and the misfire rule.
+
+Every time here is an aware datetime; schedules take and return UTC, and each one does its
+own time-zone arithmetic, so that a cron trigger in Europe/Berlin fires at 02:30 local time
+on both sides of a daylight-saving change (see :mod:`taskscheduler.triggers.cron`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Literal
+
+from taskworker.errors import InvalidInput
+
+Misfire = Literal["fire_once", "skip"]
+#: A fire time missed by less than this still fires under ``skip`` (a slow pass, not downtime).
+SKIP_GRACE = timedelta(seconds=60)
+#: At most this many fire times are created for one trigger in one pass.
+MAX_FIRES_PER_PASS = 1000
+
+
+class Schedule(ABC):
+    """The fire times of one trigger."""
+
+    @abstractmethod
+    def next_after(self, after: datetime) -> datetime | None:
+        """The first fire time strictly after ``after`` (aware), in UTC; None once exhausted."""
+
+    def upcoming(self, after: datetime, count: int) -> list[datetime]:
+        """The next ``count`` fire times after ``after`` (for ``/v1/triggers/{id}``)."""
+        times: list[datetime] = []
+        cursor: datetime | None = after
+        while len(times) < count:
+            cursor = self.next_after(cursor) if cursor is not None else None
+            if cursor is None:
+                break
+            times.append(cursor)
+        return times
+
+
+def schedule_for(
+    *,
+    cron: str | None = None,
+    interval_second: float | None = None,
+    times: Sequence[str] | None = None,
+    timezone: str | None = None,
+    anchor: datetime | None = None,
+) -> Schedule:
+    """The schedule a trigger definition describes: exactly one of cron, interval, times."""
+    from taskscheduler.triggers.cron import CronSchedule
+    from taskscheduler.triggers.dates import DateList
+    from taskscheduler.triggers.interval import IntervalSchedule
+
+    given = [
+        name
+        for name, value in (("cron", cron), ("interval_second", interval_second), ("times", times))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise InvalidInput("cron", "give exactly one of cron, interval_second, times")
+    if cron is not None:
+        return CronSchedule(cron, timezone or "UTC")
+    if interval_second is not None:
+        if anchor is None:
+            raise InvalidInput("interval_second", "an interval needs an anchor time")
+        return IntervalSchedule(interval_second, anchor)
+    return DateList(times or [])
+
+
+def due(
+    schedule: Schedule, next_fire: datetime, now: datetime, misfire: Misfire
+) -> tuple[list[datetime], datetime | None]:
+    """The fire times to create now, and the trigger's next fire time after them.
+
+    Fire times up to ``now`` are due. After downtime several may be: ``fire_once`` creates
+    only the latest of them (late), ``skip`` creates none that is older than
+    :data:`SKIP_GRACE` (only those missed by a slow pass, not by downtime). Either way the
+    trigger then waits for its first fire time after ``now``.
+    """
+    missed: list[datetime] = []
+    cursor: datetime | None = next_fire
+    while cursor is not None and cursor <= now and len(missed) < MAX_FIRES_PER_PASS:
+        missed.append(cursor)
+        cursor = schedule.next_after(cursor)
+    if len(missed) <= 1:
+        fires = [t for t in missed if misfire == "fire_once" or now - t <= SKIP_GRACE]
+    elif misfire == "fire_once":
+        fires = [missed[-1]]
+    else:
+        fires = [t for t in missed if now - t <= SKIP_GRACE]
+    while cursor is not None and cursor <= now:
+        cursor = schedule.next_after(cursor)
+    return fires, cursor
