@@ -1,0 +1,1 @@
+"""MySQL/MariaDB operations that do real work: databases, users, schema changes, backups."""
