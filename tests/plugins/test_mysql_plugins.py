@@ -282,3 +282,27 @@ def test_bad_input_is_refused_naming_the_field(plugin, params, field):
     with pytest.raises(ParamsInvalid) as error:
         plugin.validate_params(params)
     assert error.value.field == field
+
+
+def test_provision_starts_a_new_instance_and_rollback_leaves_nothing_behind(creds, tmp_path):
+    # Given a directory for instances
+    from plugins.mysql.provision import Provision
+
+    env = TaskEnvironment(
+        Provision, {"name": "db1", "base_dir": str(tmp_path), "root_credentials": "app"}
+    )
+    # When an instance is provisioned
+    result = env.run_step()
+    port, pid = result["port"], result["pid"]
+    try:
+        # Then it answers on its own port with the referenced root password
+        with pymysql.connect(host="127.0.0.1", port=port, user="root", password=SECRET) as conn:
+            assert conn.get_server_info()
+        assert (tmp_path / "db1" / "data").is_dir()
+    finally:
+        # And rolling back stops it and removes everything
+        env.run_step("rollback")
+    assert not Path(f"/proc/{pid}").exists()
+    assert not (tmp_path / "db1").exists()
+    with pytest.raises(pymysql.err.OperationalError):
+        pymysql.connect(host="127.0.0.1", port=port, user="root", connect_timeout=1)
