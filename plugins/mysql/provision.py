@@ -8,7 +8,6 @@ then SIGKILL) and removes its directory, so a failed topology leaves no process,
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import os
 import shutil
@@ -64,8 +63,18 @@ class Provision(Task):
         if (home / "data").exists():
             raise TaskFailed(f"{home} already holds an instance", retryable=False)
         port = ctx.params.get("port") or _free_port()
+        if not _port_free(port):
+            raise TaskFailed(f"port {port} is in use", retryable=False)
         password = resolve(ctx.params["root_credentials"]).password
         home.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._create(ctx, home, port, password)
+        except BaseException:
+            # A failed start leaves nothing behind: no process, no port, no files.
+            self.rollback(ctx)
+            raise
+
+    def _create(self, ctx: TaskContext, home: Path, port: int, password: str) -> dict[str, Any]:
         config = home / "my.cnf"
         config.write_text(
             _CONFIG.format(data=home / "data", port=port, home=home, user=getpass.getuser())
@@ -82,19 +91,13 @@ class Provision(Task):
         )
         ctx.checkpoint()
         ctx.progress(50, f"starting on port {port}")
-        server = subprocess.Popen(
-            [tool("mariadbd", "mysqld"), f"--defaults-file={config}"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        ctx.log(f"server pid {server.pid} on 127.0.0.1:{port}")
-        self._wait_until_up(ctx, port, server)
-        with (
-            pymysql.connect(host="127.0.0.1", port=port, user="root") as conn,
-            conn.cursor() as cur,
-        ):
+        # setsid --fork: the server is not this worker's child, so it outlives the step
+        # and no zombie is left when it stops.
+        _run(ctx, ["setsid", "--fork", tool("mariadbd", "mysqld"), f"--defaults-file={config}"])
+        self._wait_until_up(ctx, home)
+        pid = int((home / "mysqld.pid").read_text().strip())
+        ctx.log(f"server pid {pid} on 127.0.0.1:{port}")
+        with _admin(home) as conn, conn.cursor() as cur:
             # A root account by host name is unusable under skip-name-resolve: remove it.
             cur.execute(
                 "DELETE FROM mysql.global_priv WHERE User = 'root' AND Host NOT IN %s",
@@ -105,20 +108,22 @@ class Provision(Task):
             for (host,) in cur.fetchall():
                 cur.execute("ALTER USER 'root'@%s IDENTIFIED BY %s", (host, password))
         ctx.progress(100, "up")
-        return {"host": "127.0.0.1", "port": port, "home": str(home), "pid": server.pid}
+        return {"host": "127.0.0.1", "port": port, "home": str(home), "pid": pid}
 
-    def _wait_until_up(self, ctx: TaskContext, port: int, server: subprocess.Popen[bytes]) -> None:
+    def _wait_until_up(self, ctx: TaskContext, home: Path) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        errors = home / "error.log"
         while time.monotonic() < deadline:
-            if server.poll() is not None:
-                raise TaskFailed(f"the server exited with {server.returncode} while starting")
             try:
-                pymysql.connect(host="127.0.0.1", port=port, user="root", connect_timeout=1).close()
+                _admin(home).close()
                 return
             except pymysql.err.OperationalError:
+                if errors.exists() and "[ERROR] Aborting" in errors.read_text(errors="replace"):
+                    tail = errors.read_text(errors="replace").strip().splitlines()[-3:]
+                    raise TaskFailed(f"the server did not start: {' / '.join(tail)}") from None
                 ctx.checkpoint()
                 ctx.wait(0.2)
-        raise TaskFailed(f"the server did not answer on port {port} in {START_TIMEOUT_SECONDS} s")
+        raise TaskFailed(f"the server did not answer in {START_TIMEOUT_SECONDS} s")
 
     def rollback(self, ctx: TaskContext) -> None:
         home = Path(ctx.params["base_dir"]) / ctx.params["name"]
@@ -127,6 +132,20 @@ class Provision(Task):
             _stop(ctx, int(pid_file.read_text().strip()))
         shutil.rmtree(home, ignore_errors=True)
         ctx.log(f"instance {ctx.params['name']} stopped and {home} removed")
+
+
+def _admin(home: Path) -> Any:
+    """Root over the instance's own socket: never another server that holds the port."""
+    return pymysql.connect(unix_socket=str(home / "mysqld.sock"), user="root", connect_timeout=1)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def _free_port() -> int:
@@ -149,8 +168,6 @@ def _stop(ctx: TaskContext, pid: int) -> None:
         return
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):  # reap it if this process started it
-            os.waitpid(pid, os.WNOHANG)
         try:
             os.kill(pid, 0)
         except ProcessLookupError:

@@ -306,3 +306,17 @@ def test_provision_starts_a_new_instance_and_rollback_leaves_nothing_behind(cred
     assert not (tmp_path / "db1").exists()
     with pytest.raises(pymysql.err.OperationalError):
         pymysql.connect(host="127.0.0.1", port=port, user="root", connect_timeout=1)
+
+
+def test_a_provision_that_fails_to_start_leaves_nothing_behind(creds, tmp_path):
+    from plugins.mysql.provision import Provision
+
+    # Given a port that is already taken (by the machine's own MariaDB)
+    env = TaskEnvironment(
+        Provision,
+        {"name": "db2", "base_dir": str(tmp_path), "port": 3306, "root_credentials": "app"},
+    )
+    # When the new instance cannot start on it, the task fails and cleans up after itself
+    with pytest.raises(TaskFailed):
+        env.run_step()
+    assert not (tmp_path / "db2").exists()
