@@ -114,15 +114,14 @@ class Provision(Task):
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         errors = home / "error.log"
         while time.monotonic() < deadline:
-            try:
+            if _listening(home):
                 _admin(home).close()
                 return
-            except pymysql.err.OperationalError:
-                if errors.exists() and "[ERROR] Aborting" in errors.read_text(errors="replace"):
-                    tail = errors.read_text(errors="replace").strip().splitlines()[-3:]
-                    raise TaskFailed(f"the server did not start: {' / '.join(tail)}") from None
-                ctx.checkpoint()
-                ctx.wait(0.2)
+            if errors.exists() and "[ERROR] Aborting" in errors.read_text(errors="replace"):
+                tail = errors.read_text(errors="replace").strip().splitlines()[-3:]
+                raise TaskFailed(f"the server did not start: {' / '.join(tail)}")
+            ctx.checkpoint()
+            ctx.wait(0.2)
         raise TaskFailed(f"the server did not answer in {START_TIMEOUT_SECONDS} s")
 
     def rollback(self, ctx: TaskContext) -> None:
@@ -137,6 +136,17 @@ class Provision(Task):
 def _admin(home: Path) -> Any:
     """Root over the instance's own socket: never another server that holds the port."""
     return pymysql.connect(unix_socket=str(home / "mysqld.sock"), user="root", connect_timeout=1)
+
+
+def _listening(home: Path) -> bool:
+    """Whether the server accepts on its socket (probed without pymysql, which leaks a socket
+    object on every refused attempt)."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(home / "mysqld.sock"))
+        except OSError:
+            return False
+    return True
 
 
 def _port_free(port: int) -> bool:
