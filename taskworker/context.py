@@ -88,6 +88,8 @@ class TaskContext:
         "_on_resume",
         "_sink",
         "attempt",
+        "notify_token",
+        "notify_url",
         "params",
         "task_id",
         "task_type",
@@ -104,8 +106,14 @@ class TaskContext:
         control: Control | None = None,
         on_pause: Callable[[], None] | None = None,
         on_resume: Callable[[], None] | None = None,
+        notify_url: str | None = None,
+        notify_token: str | None = None,
     ) -> None:
         self.task_id = task_id
+        #: Where outside work reports this task's completion (``PUT ...&action=notify``), and
+        #: the per-task token that authorises it; set when the scheduler dispatched the task.
+        self.notify_url = notify_url
+        self.notify_token = notify_token
         self.task_type = task_type
         self.attempt = attempt
         self.params = params

@@ -58,6 +58,8 @@ class TaskEnvironment:
         *,
         task_id: int = 1,
         attempt: int = 1,
+        notify_url: str | None = None,
+        notify_token: str | None = None,
     ) -> None:
         self.plugin = plugin()
         self.params = plugin.validate_params(params if params is not None else {})
@@ -72,6 +74,8 @@ class TaskEnvironment:
             control=self.control,
             on_pause=lambda: self.plugin.pause(self.ctx),
             on_resume=lambda: self.plugin.resume(self.ctx),
+            notify_url=notify_url,
+            notify_token=notify_token,
         )
         self._thread: threading.Thread | None = None
         self._result: Any = None
