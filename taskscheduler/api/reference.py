@@ -1,0 +1,86 @@
+"""docs/rest-api.md, rendered from the OpenAPI document so the two can never disagree.
+
+``python -m taskscheduler.api.reference > docs/rest-api.md`` writes it; a test fails when
+the committed file differs from what this renders.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskscheduler.api.openapi import document
+
+HEADER = """# REST API reference
+
+Generated from `GET /openapi.json` (`python -m taskscheduler.api.reference`); do not edit
+by hand. Every body is JSON. Errors are `{"title", "description"}`, plus `field` for 400.
+Authentication: `Authorization: Bearer <token>` with a role (viewer < operator < admin);
+worker endpoints also accept an HMAC-signed request (see the worker contract); `notify`,
+`progress` and `heartbeat` also accept the task's own notify token.
+"""
+
+
+def _schema_name(content: dict[str, Any] | None) -> str:
+    if not content:
+        return ""
+    schema = content.get("application/json", {}).get("schema") or next(
+        iter(content.values()), {}
+    ).get("schema", {})
+    choices = schema.get("oneOf") or schema.get("anyOf") or [schema]
+    names = []
+    for choice in choices:
+        ref = choice.get("$ref") or choice.get("items", {}).get("$ref", "")
+        name = ref.rsplit("/", 1)[-1] if ref else choice.get("type", "")
+        if name:
+            names.append(f"`{name}`")
+    return " or ".join(names)
+
+
+def _parameters(op: dict[str, Any]) -> list[str]:
+    rows = []
+    for p in op.get("parameters", []):
+        kind = p.get("schema", {}).get("type", "")
+        enum = p.get("schema", {}).get("enum")
+        kind = " \\| ".join(f"`{v}`" for v in enum) if enum else kind
+        needed = "required" if p.get("required") else "optional"
+        rows.append(
+            f"| `{p['name']}` | {p['in']} | {kind} | {needed} | {p.get('description', '')} |"
+        )
+    return rows
+
+
+def render() -> str:
+    doc = document("reference")
+    lines = [HEADER]
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            lines.append(f"## `{method.upper()} {path}`\n")
+            lines.append(f"{op.get('summary', '')}\n")
+            role = op.get("x-role")
+            lines.append(f"Role: {role or 'none (open)'}.\n")
+            params = _parameters(op)
+            if params:
+                lines.append("| parameter | in | type | | meaning |\n|---|---|---|---|---|")
+                lines.extend(params)
+                lines.append("")
+            body = _schema_name(op.get("requestBody", {}).get("content"))
+            if body:
+                lines.append(f"Body: {body}.\n")
+            lines.append("| status | meaning | body |\n|---|---|---|")
+            for code, answer in op.get("responses", {}).items():
+                shape = _schema_name(answer.get("content"))
+                lines.append(f"| {code} | {answer.get('description', '')} | {shape} |")
+            lines.append("")
+    lines.append("## Schemas\n")
+    for name, schema in doc["components"]["schemas"].items():
+        fields = ", ".join(f"`{f}`" for f in schema.get("properties", {}))
+        required = ", ".join(f"`{f}`" for f in schema.get("required", []))
+        lines.append(
+            f"- `{name}`: {fields or schema.get('type', '')}"
+            + (f" (required: {required})" if required else "")
+        )
+    return "\n".join(lines).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
