@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from plugins.mysql.connection import (
-    CREDENTIALS_SCHEMA,
     IDENTIFIER_SCHEMA,
-    INSTANCE_SCHEMA,
     connect,
     instance_key,
+    on_instance,
 )
 from plugins.mysql.dump import option_file, tool
 from taskworker import Cancelled, Task, TaskContext, TaskFailed
@@ -34,17 +33,11 @@ class Backup(Task):
     """Dumps a database to a file (mariadb-dump or mysqldump)."""
 
     task_type = "mysql_backup"
-    params_schema = {
-        "type": "object",
-        "properties": {
-            "instance": INSTANCE_SCHEMA,
-            "credentials": CREDENTIALS_SCHEMA,
-            "database": IDENTIFIER_SCHEMA,
-            "target": {"type": "string", "minLength": 1},
-        },
-        "required": ["instance", "credentials", "database", "target"],
-        "additionalProperties": False,
-    }
+    params_schema = on_instance(
+        ["database", "target"],
+        database=IDENTIFIER_SCHEMA,
+        target={"type": "string", "minLength": 1},
+    )
 
     def resources(self, params: dict[str, Any]) -> list[str]:
         return [

@@ -40,6 +40,21 @@ IDENTIFIER_SCHEMA: dict[str, Any] = {"type": "string", "pattern": r"^[A-Za-z0-9_
 CONNECT_TIMEOUT_SECONDS = 10
 
 
+def on_instance(required: list[str], **properties: dict[str, Any]) -> dict[str, Any]:
+    """The params schema of a plugin acting on one instance: ``instance`` and
+    ``credentials``, plus the plugin's own ``properties`` (``required`` among them)."""
+    return {
+        "type": "object",
+        "properties": {
+            "instance": INSTANCE_SCHEMA,
+            "credentials": CREDENTIALS_SCHEMA,
+            **properties,
+        },
+        "required": ["instance", "credentials", *required],
+        "additionalProperties": False,
+    }
+
+
 @dataclass(frozen=True)
 class Credentials:
     user: str

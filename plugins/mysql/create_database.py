@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.mysql.connection import (
-    CREDENTIALS_SCHEMA,
     IDENTIFIER_SCHEMA,
-    INSTANCE_SCHEMA,
     connect,
     instance_key,
+    on_instance,
     quote,
 )
 from taskworker import Task, TaskContext, TaskFailed
@@ -24,17 +23,11 @@ class CreateDatabase(Task):
     """Creates a database on a MySQL/MariaDB instance."""
 
     task_type = "mysql_create_database"
-    params_schema = {
-        "type": "object",
-        "properties": {
-            "instance": INSTANCE_SCHEMA,
-            "credentials": CREDENTIALS_SCHEMA,
-            "database": IDENTIFIER_SCHEMA,
-            "charset": {"type": "string", "pattern": r"^[a-z0-9_]{1,32}$"},
-        },
-        "required": ["instance", "credentials", "database"],
-        "additionalProperties": False,
-    }
+    params_schema = on_instance(
+        ["database"],
+        database=IDENTIFIER_SCHEMA,
+        charset={"type": "string", "pattern": r"^[a-z0-9_]{1,32}$"},
+    )
 
     def resources(self, params: dict[str, Any]) -> list[str]:
         return [f"{instance_key(params['instance'])}/{params['database']}"]

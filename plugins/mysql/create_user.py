@@ -13,9 +13,9 @@ from typing import Any
 from plugins.mysql.connection import (
     CREDENTIALS_SCHEMA,
     IDENTIFIER_SCHEMA,
-    INSTANCE_SCHEMA,
     connect,
     instance_key,
+    on_instance,
     quote,
     resolve,
 )
@@ -51,37 +51,31 @@ class CreateUser(Task):
     """Creates a MySQL/MariaDB user and grants it privileges."""
 
     task_type = "mysql_create_user"
-    params_schema = {
-        "type": "object",
-        "properties": {
-            "instance": INSTANCE_SCHEMA,
-            "credentials": CREDENTIALS_SCHEMA,
-            "user": IDENTIFIER_SCHEMA,
-            "host": {"type": "string", "pattern": r"^[A-Za-z0-9_.%:-]{1,255}$"},
-            "password_credentials": CREDENTIALS_SCHEMA,
-            "grants": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "privileges": {
-                            "type": "array",
-                            "items": {"enum": PRIVILEGES},
-                            "minItems": 1,
-                        },
-                        "on": {
-                            "type": "string",
-                            "pattern": r"^(\*|[A-Za-z0-9_$]{1,64})\.(\*|[A-Za-z0-9_$]{1,64})$",
-                        },
+    params_schema = on_instance(
+        ["user", "password_credentials"],
+        user=IDENTIFIER_SCHEMA,
+        host={"type": "string", "pattern": r"^[A-Za-z0-9_.%:-]{1,255}$"},
+        password_credentials=CREDENTIALS_SCHEMA,
+        grants={
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "privileges": {
+                        "type": "array",
+                        "items": {"enum": PRIVILEGES},
+                        "minItems": 1,
                     },
-                    "required": ["privileges", "on"],
-                    "additionalProperties": False,
+                    "on": {
+                        "type": "string",
+                        "pattern": r"^(\*|[A-Za-z0-9_$]{1,64})\.(\*|[A-Za-z0-9_$]{1,64})$",
+                    },
                 },
+                "required": ["privileges", "on"],
+                "additionalProperties": False,
             },
         },
-        "required": ["instance", "credentials", "user", "password_credentials"],
-        "additionalProperties": False,
-    }
+    )
 
     def resources(self, params: dict[str, Any]) -> list[str]:
         return [f"{instance_key(params['instance'])}/user:{params['user']}"]

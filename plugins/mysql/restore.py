@@ -14,10 +14,9 @@ from typing import Any
 
 from plugins.mysql.backup import CHUNK_BYTES
 from plugins.mysql.connection import (
-    CREDENTIALS_SCHEMA,
     IDENTIFIER_SCHEMA,
-    INSTANCE_SCHEMA,
     instance_key,
+    on_instance,
 )
 from plugins.mysql.dump import option_file, tool
 from taskworker import Cancelled, Task, TaskContext, TaskFailed
@@ -27,18 +26,12 @@ class Restore(Task):
     """Loads a dump file into a database (mariadb or mysql client)."""
 
     task_type = "mysql_restore"
-    params_schema = {
-        "type": "object",
-        "properties": {
-            "instance": INSTANCE_SCHEMA,
-            "credentials": CREDENTIALS_SCHEMA,
-            "database": IDENTIFIER_SCHEMA,
-            "source": {"type": "string", "minLength": 1},
-            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-        },
-        "required": ["instance", "credentials", "database", "source"],
-        "additionalProperties": False,
-    }
+    params_schema = on_instance(
+        ["database", "source"],
+        database=IDENTIFIER_SCHEMA,
+        source={"type": "string", "minLength": 1},
+        sha256={"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    )
 
     def resources(self, params: dict[str, Any]) -> list[str]:
         return [f"{instance_key(params['instance'])}/{params['database']}"]

@@ -10,11 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from plugins.mysql.connection import (
-    CREDENTIALS_SCHEMA,
     IDENTIFIER_SCHEMA,
-    INSTANCE_SCHEMA,
     connect,
     instance_key,
+    on_instance,
 )
 from taskworker import Task, TaskContext, TaskFailed
 
@@ -25,19 +24,13 @@ class SchemaChange(Task):
     """Runs a DDL statement on one table; rollback runs the given reverse DDL."""
 
     task_type = "mysql_schema_change"
-    params_schema = {
-        "type": "object",
-        "properties": {
-            "instance": INSTANCE_SCHEMA,
-            "credentials": CREDENTIALS_SCHEMA,
-            "database": IDENTIFIER_SCHEMA,
-            "table": IDENTIFIER_SCHEMA,
-            "ddl": STATEMENT,
-            "rollback_ddl": STATEMENT,
-        },
-        "required": ["instance", "credentials", "database", "table", "ddl"],
-        "additionalProperties": False,
-    }
+    params_schema = on_instance(
+        ["database", "table", "ddl"],
+        database=IDENTIFIER_SCHEMA,
+        table=IDENTIFIER_SCHEMA,
+        ddl=STATEMENT,
+        rollback_ddl=STATEMENT,
+    )
 
     def resources(self, params: dict[str, Any]) -> list[str]:
         instance = instance_key(params["instance"])
