@@ -51,12 +51,22 @@ def engine(db_url: str) -> Iterator[Engine]:
     assert leaked == 0, f"{leaked} pooled connection(s) left checked out"
 
 
-@pytest.fixture
-def mysql_engine(mysql_url: str) -> Iterator[Engine]:
-    migrate.upgrade(mysql_url)
-    eng = make_engine(mysql_url)
+def _migrated_engine(url: str) -> Iterator[Engine]:
+    migrate.upgrade(url)
+    eng = make_engine(url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture
+def mysql_engine(mysql_url: str) -> Iterator[Engine]:
+    """MariaDB alone, for what only a server with row locks can show."""
+    yield from _migrated_engine(mysql_url)
+
+
+@pytest.fixture
+def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
+    yield from _migrated_engine(sqlite_url)
 
 
 @pytest.fixture

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import Engine
 
-from taskscheduler.db import migrate
-from taskscheduler.db.engine import make_engine
 from tests.taskscheduler.api.harness import Api, build_api
 
 
@@ -16,14 +12,6 @@ from tests.taskscheduler.api.harness import Api, build_api
 def api(db_url: str, engine: Engine) -> Api:
     """On SQLite and on MariaDB."""
     return build_api(db_url, engine)
-
-
-@pytest.fixture
-def sqlite_engine(sqlite_url: str) -> Iterator[Engine]:
-    migrate.upgrade(sqlite_url)
-    eng = make_engine(sqlite_url)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture
