@@ -69,6 +69,10 @@ class Registry:
         values = {"heartbeat_at": now or utcnow(), "running": beat.running, "status": _REVIVED}
         self._update(name, values)
 
+    def deregister(self, name: str) -> None:
+        """The worker stopped on purpose: it gets no tasks until it registers again."""
+        self._update(name, {"status": "stopped"})
+
     def drain(self, name: str) -> WorkerView:
         """Stop giving the worker new tasks; it finishes what it runs."""
         self._update(name, {"status": "draining"})

@@ -213,6 +213,85 @@ class LogBatch(msgspec.Struct, forbid_unknown_fields=True):
     lines: Annotated[list[LogLine], msgspec.Meta(min_length=1, max_length=1000)]
 
 
+class Dispatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Who the task is at the scheduler: added by the scheduler to the create body it sends.
+
+    ``attempt`` fences: every later call and every report names it, and a newer attempt of the
+    same task replaces an older one on the worker.
+    """
+
+    task_id: Annotated[int, msgspec.Meta(ge=1)]
+    attempt: Annotated[int, msgspec.Meta(ge=1)]
+    #: Authorises ``notify`` on this one task, for work the task hands to outside systems.
+    notify_token: str | None = None
+
+
+class WorkerCreateBody(CreateBody, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/task/{type}`` on a worker: the scheduler's create body plus the identity."""
+
+    dispatch: Dispatch
+
+
+class ReportBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind"):
+    """One item of a report batch; the ``attempt`` fences reports of superseded attempts."""
+
+    task_type: TaskType
+    task_id: Annotated[int, msgspec.Meta(ge=1)]
+    attempt: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ProgressReport(ReportBase, tag="progress"):
+    percent: Annotated[float, msgspec.Meta(ge=0, le=100)]
+    message: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+
+
+class HeartbeatReport(ReportBase, tag="heartbeat"):
+    pass
+
+
+class LogReport(ReportBase, tag="log"):
+    message: Annotated[str, msgspec.Meta(max_length=65_536)]
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    at: AwareTime | None = None
+
+
+class NotifyReport(ReportBase, tag="notify"):
+    """The attempt ended (a synchronous run returned, a rollback finished, a step failed)."""
+
+    success: bool
+    result: Any = None
+    error: Any = None
+
+
+Report = ProgressReport | HeartbeatReport | LogReport | NotifyReport
+
+
+class ReportBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/reports``: many reports of many tasks in one request, applied in order."""
+
+    reports: Annotated[list[Report], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class ReportResult(msgspec.Struct, omit_defaults=True):
+    """The fate of one report: ``status`` as if it had been sent alone (200, 404, 409, ...)."""
+
+    status: int
+    title: str | None = None
+    description: str | None = None
+
+
+class ReportResults(msgspec.Struct):
+    results: list[ReportResult]
+
+
+class WorkerHeartbeatView(msgspec.Struct):
+    """``GET ...&action=heartbeat`` on a worker: the last sign of life of the task's step."""
+
+    task_id: int
+    heartbeat_at: datetime | None
+    worker: str | None
+
+
 class ErrorBody(msgspec.Struct, omit_defaults=True):
     title: str
     description: str

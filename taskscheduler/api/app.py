@@ -24,8 +24,9 @@ from taskscheduler.api.history import Children, Logs, Transitions
 from taskscheduler.api.media import BodyReader
 from taskscheduler.api.openapi import OpenAPIResource
 from taskscheduler.api.ops import HealthResource, MetricsResource, RequestMetrics
+from taskscheduler.api.reports import Reports
 from taskscheduler.api.tasks import TaskList, TaskResource
-from taskscheduler.api.workers import Types, WorkerBeat, WorkerDrain, Workers
+from taskscheduler.api.workers import Types, WorkerBeat, WorkerDrain, WorkerEntry, Workers
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings, load
 
@@ -46,7 +47,9 @@ def create_app(settings: Settings, services: Services) -> falcon.App:
     app.add_route("/v1/tasks/{task_id:int(min=1)}/logs", Logs(services))
     app.add_route("/v1/tasks/{task_id:int(min=1)}/children", Children(services))
     app.add_route("/v1/workers", Workers(services))
+    app.add_route("/v1/workers/{name}", WorkerEntry(services))
     app.add_route("/v1/workers/{name}/heartbeat", WorkerBeat(services))
+    app.add_route("/v1/reports", Reports(services))
     app.add_route("/v1/workers/{name}/drain", WorkerDrain(services))
     app.add_route("/v1/types", Types(services))
     app.add_route("/health", HealthResource(services))

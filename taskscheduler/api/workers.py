@@ -1,4 +1,4 @@
-"""``/v1/workers`` (register, heartbeat, list, drain) and ``/v1/types``.
+"""``/v1/workers`` (register, heartbeat, deregister, list, drain) and ``/v1/types``.
 
 Workers register and heartbeat with signed requests; an admin may do it by token (a service
 in another language that speaks the contract, without the signing code).
@@ -25,6 +25,17 @@ class Workers(Guarded):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         reply(resp, self._registry.register(body(req, WorkerRegistration)), 201)
+
+
+class WorkerEntry(Guarded):
+    ACCESS = {"DELETE": WORKER_OR_ADMIN}
+
+    def __init__(self, services: Services) -> None:
+        self._registry = services.registry
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        self._registry.deregister(name)
+        resp.status = falcon.HTTP_204
 
 
 class WorkerBeat(Guarded):

@@ -1,0 +1,5 @@
+"""``python -m taskworker`` is ``taskworker``."""
+
+from taskworker.cli import main
+
+main()

@@ -1,0 +1,122 @@
+"""What a worker knows of one task attempt it hosts: its own state, its plugin, its step.
+
+The worker keeps its own copy of the task's state, moved with the same table as the
+scheduler's (:func:`taskworker.states.decide`), so it refuses what the scheduler would
+refuse (409, nothing changes) even when a command arrives late or twice. The scheduler
+stays the authority: this copy only decides what the worker may do with the plugin.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from taskworker.context import Control, TaskContext
+from taskworker.contract import Progress, TaskView, WorkerCreateBody
+from taskworker.states import State, decide
+from taskworker.task import Task
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """How a step ended; ``cancelled``: it stopped at a checkpoint because it was told to."""
+
+    success: bool
+    result: Any = None
+    error: Any = None
+    cancelled: bool = False
+
+
+@dataclass(eq=False)
+class WorkerTask:
+    task_type: str
+    body: WorkerCreateBody
+    plugin: Task
+    control: Control
+    ctx: TaskContext
+    state: State = State.CREATE
+    paused_from: State | None = None
+    outcome: str | None = None
+    result: Any = None
+    error: Any = None
+    progress: Progress = field(default_factory=Progress)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    heartbeat_at: datetime | None = None
+    #: The thread running the current step, if any.
+    step: threading.Thread | None = None
+    #: An asynchronous task's run returned: its work goes on elsewhere, it holds no slot.
+    detached: bool = False
+    #: The step ignored cancel past the grace period; it runs on, unaccounted.
+    abandoned: bool = False
+    #: The worker is stopping: the step's end is reported as an interruption.
+    interrupted: bool = False
+    #: How ``clean`` will finish the task after a rollback (rolled_back or rollback_failed).
+    finish_outcome: str | None = None
+    #: A step that ended while the task was paused; applied on ``continue``.
+    held: Completion | None = None
+
+    @property
+    def task_id(self) -> int:
+        return self.body.dispatch.task_id
+
+    @property
+    def attempt(self) -> int:
+        return self.body.dispatch.attempt
+
+    @property
+    def step_alive(self) -> bool:
+        return self.step is not None and self.step.is_alive() and not self.abandoned
+
+    @property
+    def holds_slot(self) -> bool:
+        """Whether the task counts against the worker's capacity."""
+        if self.step_alive:
+            return True
+        if self.state in (State.CREATE, State.PREPARE, State.PAUSE):
+            return True
+        return self.state in (State.RUNNING, State.ROLLBACK) and not self.detached
+
+    def move(self, trigger: str, outcome: str | None = None) -> None:
+        """Apply ``trigger`` by the state table, or raise ``TransitionRefused`` (409)."""
+        moved = decide(
+            self.state,
+            trigger,
+            paused_from=self.paused_from,
+            outcome=outcome,
+            task_id=self.task_id,
+        )
+        self.state = moved.to_state
+        self.paused_from = moved.paused_from
+        if moved.outcome is not None:
+            self.outcome = moved.outcome.value
+        self.updated_at = datetime.now(UTC)
+
+    def view(self, worker: str) -> TaskView:
+        info, arg = self.body.create_info, self.body.process_arg
+        return TaskView(
+            task_id=self.task_id,
+            task_type=self.task_type,
+            task_name=info.task_name,
+            task_status=self.state.value,
+            outcome=self.outcome,
+            important_level=info.important_level,
+            parent_task_id=info.parent_task_id,
+            control_task_id=info.control_task_id,
+            params=self.ctx.params,
+            result=self.result,
+            error=self.error,
+            retry_count=0,
+            max_retry=arg.max_retry,
+            attempt=self.attempt,
+            progress=self.progress,
+            worker=worker,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            resources=info.resources or [],
+            deadline_second=arg.deadline_second,
+            paused_from=self.paused_from.value if self.paused_from else None,
+            heartbeat_at=self.heartbeat_at,
+        )

@@ -1,0 +1,144 @@
+"""The worker's side of the uniform task contract (DESIGN §4) as a Falcon WSGI app.
+
+The resources stay thin: parse the query, decode the body with the contract's structs (the
+same ones the scheduler uses, so a bad field is named the same way), call the executor,
+encode the answer. Every request but ``/health`` must carry a valid HMAC signature of the
+shared secret; the signature covers the method, the path *with* its query, the timestamp and
+the body, so nothing is read or changed for an unsigned, forged or replayed request.
+
+Errors are one table: each :class:`~taskworker.errors.TaskError` carries its status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import falcon
+import msgspec
+
+from taskworker import signing
+from taskworker.contract import Action, ErrorBody, Query, WorkerCreateBody, decode
+from taskworker.errors import InvalidInput, PayloadTooLarge, TaskError, Unavailable
+from taskworker.executor import Executor
+from taskworker.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+#: Requests with a larger body get 413 before a byte of it is read.
+MAX_BODY_BYTES = 1 << 20
+#: Paths served without a signature: they change nothing and reveal nothing of tasks.
+UNSIGNED = frozenset({"/health"})
+
+
+class Signed:
+    """Middleware: read the body within its limit, then verify the request's signature."""
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        length = req.content_length or 0
+        if length > MAX_BODY_BYTES:
+            raise PayloadTooLarge(MAX_BODY_BYTES)
+        req.context.body = req.bounded_stream.read(length) if length else b""
+        if req.path in UNSIGNED:
+            return
+        target = f"{req.path}?{req.query_string}" if req.query_string else req.path
+        req.context.signer = signing.verify(
+            self._secret, req.method, target, req.context.body, req.headers
+        )
+
+
+class TaskResource:
+    """``/v1/task/{task_type}``: create, act, query."""
+
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, task_type: str) -> None:
+        body = decode(req.context.body or b"{}", WorkerCreateBody, root="")
+        view, new = self._executor.create(task_type, body)
+        _reply(resp, view, 201 if new else 200)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, task_type: str) -> None:
+        task_id = _integer(req, "task_id", required=True)
+        attempt = _integer(req, "attempt", required=True)
+        action = _choice(req, "action", Action)
+        if action is None:
+            raise InvalidInput("action", "is required")
+        assert task_id is not None and attempt is not None
+        view = self._executor.act(task_type, task_id, action, attempt, req.context.body)
+        _reply(resp, view)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, task_type: str) -> None:
+        task_id = _integer(req, "task_id", required=True)
+        assert task_id is not None
+        what = _choice(req, "action", Query)
+        attempt = _integer(req, "attempt")
+        _reply(resp, self._executor.query(task_type, task_id, what, attempt))
+
+
+class HealthResource:
+    def __init__(self, executor: Executor) -> None:
+        self._executor = executor
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        status = self._executor.status()
+        _reply(resp, status, 503 if status["draining"] else 200)
+
+
+def create_app(executor: Executor, settings: WorkerSettings) -> falcon.App:
+    """The contract over ``executor``; ``settings.worker_secret`` verifies every request."""
+    assert settings.worker_secret, "WorkerSettings.check() requires the secret"
+    app = falcon.App(middleware=[Signed(settings.worker_secret)])
+    app.add_error_handler(Exception, _internal)
+    app.add_error_handler(falcon.HTTPError, _http_error)
+    app.add_error_handler(TaskError, _task_error)
+    app.add_route("/v1/task/{task_type}", TaskResource(executor))
+    app.add_route("/health", HealthResource(executor))
+    return app
+
+
+def _integer(req: falcon.Request, name: str, *, required: bool = False) -> int | None:
+    raw = req.get_param(name)
+    if raw is None:
+        if required:
+            raise InvalidInput(name, "is required")
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput(name, f"must be a positive integer, not {raw!r}")
+    return int(raw)
+
+
+def _choice(req: falcon.Request, name: str, kind: Any) -> Any:
+    raw = req.get_param(name)
+    if raw is None:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        raise InvalidInput(name, f"must be one of {', '.join(k.value for k in kind)}") from None
+
+
+def _reply(resp: falcon.Response, obj: Any, status: int = 200) -> None:
+    resp.status = status
+    resp.content_type = falcon.MEDIA_JSON
+    resp.data = msgspec.json.encode(obj)
+
+
+def _task_error(req: falcon.Request, resp: falcon.Response, ex: TaskError, _: Any) -> None:
+    if isinstance(ex, Unavailable):
+        resp.set_header("Retry-After", str(ex.retry_after))
+    _reply(resp, ex.to_body(), ex.http_status)
+
+
+def _http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, _: Any) -> None:
+    resp.set_headers(ex.headers or {})
+    _reply(resp, ErrorBody(title=ex.title, description=ex.description or ex.title), ex.status_code)
+
+
+def _internal(req: falcon.Request, resp: falcon.Response, ex: Exception, _: Any) -> None:
+    log.exception("unexpected error on %s %s", req.method, req.path)
+    body = ErrorBody(title="Internal error", description="an unexpected error; see the log")
+    _reply(resp, body, 500)
