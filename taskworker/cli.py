@@ -97,12 +97,20 @@ def main() -> None:
 @click.option("--capacity", type=int, help="Steps run at once (TASK_WORKER_CAPACITY).")
 @click.option("--name", help="The registered name (TASK_WORKER_NAME).")
 @click.option("--advertise", help="The URL the scheduler calls (TASK_WORKER_ADVERTISE_URL).")
+@click.option(
+    "--plugin-dir",
+    "plugin_dirs",
+    multiple=True,
+    help="A directory of extra plugins; repeatable (TASK_PLUGIN_DIRS, a JSON list).",
+)
 def serve(
+    *,
     bind: str | None,
     scheduler: str | None,
     capacity: int | None,
     name: str | None,
     advertise: str | None,
+    plugin_dirs: tuple[str, ...],
 ) -> None:
     """Serve the task contract, register with the scheduler, heartbeat."""
     try:
@@ -112,6 +120,7 @@ def serve(
             worker_capacity=capacity,
             worker_name=name,
             worker_advertise_url=advertise,
+            plugin_dirs=list(plugin_dirs) or None,
         )
     except SettingsError as exc:
         click.echo(f"taskworker: {exc}", err=True)
