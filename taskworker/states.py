@@ -16,6 +16,7 @@ outcome and the transition record in one transaction) is the caller's job, becau
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,6 +25,9 @@ from typing import Any
 from transitions import EventData, Machine, MachineError
 
 from taskworker.errors import TransitionRefused
+
+# transitions logs every fired event at INFO: at thousands of decisions a second, noise.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 class State(StrEnum):

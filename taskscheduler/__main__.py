@@ -1,0 +1,3 @@
+from taskscheduler.cli import main
+
+main()

@@ -1,0 +1,114 @@
+"""``taskscheduler serve`` (one node) and ``taskscheduler standalone`` (node and worker)."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import click
+
+from taskscheduler.db.engine import make_engine
+from taskscheduler.db.schema import check_schema
+from taskscheduler.errors import SchemaOutdated
+from taskscheduler.node import ApiApplication, start_loops
+from taskscheduler.settings import Settings, load
+from taskworker.config import SettingsError
+
+log = logging.getLogger("taskscheduler")
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        settings = load(**overrides)
+    except SettingsError as exc:
+        click.echo(f"taskscheduler: {exc}", err=True)
+        sys.exit(2)
+    engine = make_engine(settings.db_url)
+    try:
+        check_schema(engine)
+    except SchemaOutdated as exc:
+        click.echo(f"taskscheduler: {exc.message}", err=True)
+        sys.exit(2)
+    finally:
+        engine.dispose()
+    return settings
+
+
+def _run(settings: Settings, workers: int, threads: int) -> None:
+    loops = start_loops(settings)
+    atexit.register(loops.terminate)
+    try:
+        ApiApplication(settings, workers=workers, threads=threads).run()
+    except SettingsError as exc:  # the API refuses to be open to the network
+        click.echo(f"taskscheduler: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """TaskScheduler: the authority over every task."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+bind_option = click.option(
+    "--bind", default="127.0.0.1:8080", show_default=True, help="HOST:PORT for the API."
+)
+
+
+@main.command()
+@bind_option
+@click.option("--workers", default=2, show_default=True, help="API processes.")
+@click.option("--threads", default=8, show_default=True, help="Threads per API process.")
+def serve(bind: str, workers: int, threads: int) -> None:
+    """One scheduler node: the API and the loops, on the configured database."""
+    _run(_settings(bind=bind), workers, threads)
+
+
+@main.command()
+@bind_option
+def standalone(bind: str) -> None:
+    """A node, its loops and one worker with the shipped plugins, on the embedded defaults."""
+    settings = _settings(bind=bind)
+    if not settings.worker_secret:  # one machine, one run: a fresh secret will do
+        settings = _settings(bind=bind, worker_secret=secrets.token_hex(16))
+    host, _, port = bind.rpartition(":")
+    scheduler_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
+    worker_bind = f"127.0.0.1:{_free_port()}"
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "taskworker",
+            "serve",
+            "--bind",
+            worker_bind,
+            "--scheduler",
+            scheduler_url,
+            "--name",
+            f"{settings.node_name}-worker",
+        ],
+        env={**os.environ, "TASK_WORKER_SECRET": str(settings.worker_secret)},
+    )
+    atexit.register(_stop, worker)
+    log.info("standalone: API on %s, worker on %s", bind, worker_bind)
+    _run(settings, workers=1, threads=8)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -1,0 +1,144 @@
+"""The Checker: tasks whose attempt went quiet, ran past its deadline, or was postponed.
+
+- ``running`` whose heartbeat is older than the timeout (the worker died, or lost its
+  step): the attempt failed; :func:`taskscheduler.settle.settle` retries it while retries
+  remain, else finishes it failed. Asynchronous tasks are exempt: their outside system owes
+  a ``notify``, not heartbeats, and the deadline bounds them.
+- ``running`` past ``started_at + deadline_second``: cancelled on its worker (best effort),
+  then failed without retry and finished ``timed_out``.
+- ``create``/``prepare`` unchanged for longer than the timeout (the node that started it
+  died between its commit and the worker's answer): failed, and retried the same way.
+- ``postpose`` whose wait is over: requeued.
+
+Several nodes may run it at once: every move is version-checked, so a task another node
+already handled is skipped, never moved twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from taskscheduler.lifecycle import TASKS, transition
+from taskscheduler.registry import Registry
+from taskscheduler.settle import settle
+from taskscheduler.worker_client import WorkerClient
+from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
+from taskworker.states import Outcome, State, Trigger
+
+log = logging.getLogger(__name__)
+BATCH = 200
+
+
+class CheckerLoop:
+    name = "checker"
+
+    def __init__(
+        self,
+        engine: Engine,
+        client: WorkerClient,
+        registry: Registry,
+        *,
+        node: str,
+        heartbeat_timeout: float,
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.registry = registry
+        self.actor = f"checker:{node}"
+        self.timeout = timedelta(seconds=heartbeat_timeout)
+
+    def tick(self, now: datetime) -> int:
+        c = TASKS.c
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            running = conn.execute(
+                select(
+                    c.id,
+                    c.task_type,
+                    c.heartbeat_at,
+                    c.started_at,
+                    c.deadline_second,
+                    c.worker,
+                    c.attempt,
+                    c.version,
+                )
+                .where(c.state == State.RUNNING)
+                .limit(BATCH)
+            ).all()
+            stuck = conn.execute(
+                select(c.id, c.version)
+                .where(
+                    c.state.in_([State.CREATE, State.PREPARE]), c.updated_at < now - self.timeout
+                )
+                .limit(BATCH)
+            ).all()
+            waiting = conn.execute(
+                select(c.id, c.version)
+                .where(c.state == State.POSTPOSE, c.ready_at <= now)
+                .limit(BATCH)
+            ).all()
+        done = sum(self._check_running(row, now) for row in running)
+        for row in stuck:
+            done += self._fail(
+                row.id, {"message": "the attempt never started"}, "stuck before running"
+            )
+        for row in waiting:
+            with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
+                transition(
+                    self.engine,
+                    row.id,
+                    Trigger.REQUEUE,
+                    actor=self.actor,
+                    expect_version=row.version,
+                    reason="wait over",
+                    now=now,
+                )
+                done += 1
+        return done
+
+    def _check_running(self, row: Any, now: datetime) -> int:
+        if (
+            row.deadline_second
+            and row.started_at
+            and (now - row.started_at > timedelta(seconds=row.deadline_second))
+        ):
+            with contextlib.suppress(TaskError):
+                self.client.act(row.worker, row.task_type, row.id, "cancel", row.attempt)
+            return self._fail(
+                row.id,
+                {"message": f"deadline of {row.deadline_second} s passed"},
+                "deadline passed",
+                retryable=False,
+                failure_outcome=Outcome.TIMED_OUT,
+            )
+        quiet = row.heartbeat_at is None or now - row.heartbeat_at > self.timeout
+        if quiet and self._expects_heartbeats(row.task_type):
+            return self._fail(row.id, {"message": "heartbeat lost"}, "heartbeat lost")
+        return 0
+
+    def _expects_heartbeats(self, task_type: str) -> bool:
+        try:
+            return self.registry.type_spec(task_type).blocking
+        except NotFound:
+            return True
+
+    def _fail(self, task_id: int, error: Any, reason: str, **options: Any) -> int:
+        try:
+            with self.engine.begin() as conn:
+                settle(
+                    conn,
+                    task_id,
+                    success=False,
+                    actor=self.actor,
+                    error=error,
+                    reason=reason,
+                    **options,
+                )
+        except (ConcurrentUpdate, TransitionRefused):
+            return 0
+        log.warning("task %s: %s", task_id, reason)
+        return 1

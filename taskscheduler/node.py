@@ -1,0 +1,107 @@
+"""One scheduler node at run time: the API under gunicorn, and the loops in a process of
+their own.
+
+The loops run in a separate process (started with ``spawn``, so it shares no sockets,
+pools or threads with gunicorn's forked workers) that exits when its parent does. The API
+may run several gunicorn processes; the loops need one per node, and several nodes are safe
+together because every move the loops make is version-checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from taskscheduler.api.app import create_app
+from taskscheduler.db.engine import make_engine
+from taskscheduler.loops.base import LoopRunner
+from taskscheduler.loops.checker import CheckerLoop
+from taskscheduler.loops.scheduler import SchedulerLoop
+from taskscheduler.registry import Registry
+from taskscheduler.services import Services
+from taskscheduler.settings import Settings
+from taskscheduler.worker_client import WorkerClient
+
+log = logging.getLogger(__name__)
+#: How often an idle loop looks again; a busy one goes on at once.
+LOOP_INTERVAL_SECONDS = 0.2
+
+
+def run_loops(settings: Settings, parent_pid: int) -> None:
+    """The loops process: runs until its parent (the node) is gone."""
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    engine = make_engine(settings.db_url)
+    client = WorkerClient(settings.worker_secret, settings.node_name)
+    loops = [
+        SchedulerLoop(
+            engine,
+            client,
+            secret=settings.worker_secret,
+            node=settings.node_name,
+            worker_timeout=settings.heartbeat_timeout_seconds,
+        ),
+        CheckerLoop(
+            engine,
+            client,
+            Registry(engine),
+            node=settings.node_name,
+            heartbeat_timeout=settings.heartbeat_timeout_seconds,
+        ),
+    ]
+    stop = threading.Event()
+
+    def orphaned() -> None:
+        while not stop.wait(1.0):
+            if os.getppid() != parent_pid:
+                log.warning("the node process is gone: the loops stop")
+                stop.set()
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    LoopRunner(loops, LOOP_INTERVAL_SECONDS, stop).run()
+
+
+def start_loops(settings: Settings) -> multiprocessing.process.BaseProcess:
+    process = multiprocessing.get_context("spawn").Process(
+        target=run_loops, args=(settings, os.getpid()), name="taskscheduler-loops", daemon=True
+    )
+    process.start()
+    return process
+
+
+class ApiApplication(BaseApplication):  # type: ignore[misc]
+    """gunicorn (gthread) serving the API; the app is built in each worker, after the fork."""
+
+    def __init__(self, settings: Settings, *, workers: int, threads: int) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.threads = threads
+        super().__init__()
+
+    def load_config(self) -> None:
+        options: dict[str, Any] = {
+            "bind": [self.settings.bind],
+            "workers": self.workers,
+            "worker_class": "gthread",
+            "threads": self.threads,
+            "keepalive": 5,
+            "preload_app": False,
+            "proc_name": f"taskscheduler-{self.settings.node_name}",
+            "loglevel": self.settings.log_level,
+        }
+        for key, value in options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        services = Services.build(
+            self.settings,
+            commands=WorkerClient(self.settings.worker_secret, self.settings.node_name),
+            multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        )
+        return create_app(self.settings, services)
