@@ -202,9 +202,16 @@ class TaskActions:
                 actor=actor,
                 result=report.result,
                 error=report.error,
+                retryable=_retryable(report.error),
                 reason=reason,
             )
         self._metrics.count_transitions([a.move.trigger.value for a in applied])
+
+
+def _retryable(error: Any) -> bool:
+    """A failure is retried unless its reporter said it cannot help (``retryable: false``,
+    as a plugin's ``TaskFailed(retryable=False)`` reaches the scheduler)."""
+    return not (isinstance(error, dict) and error.get("retryable") is False)
 
 
 def _process_arg_changes(row: Row[Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -123,3 +123,15 @@ def test_standalone_refuses_a_database_without_the_schema(tmp_path):
     )
     assert done.returncode == 2
     assert "run `taskconsole db upgrade`" in done.stderr
+
+
+def test_a_failure_the_plugin_calls_final_is_not_retried(standalone):
+    base, _ = standalone
+    # shell fails a command that cannot start with TaskFailed(retryable=False)
+    task = call(
+        "POST",
+        f"{base}/v1/task/shell",
+        {"params": {"argv": ["/no/such/program"]}, "process_arg": {"max_retry": 3}},
+    )
+    view = finished(base, task)
+    assert (view["outcome"], view["retry_count"], view["attempt"]) == ("failed", 0, 1)
