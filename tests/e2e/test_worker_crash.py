@@ -71,7 +71,11 @@ def test_a_task_whose_worker_is_killed_is_retried_elsewhere_and_finishes_once(tm
             {"params": {"seconds": 4}, "process_arg": {"max_retry": 2}},
         )
         url = f"{base}/v1/task/sleep?task_id={task['task_id']}"
-        first = wait_until(lambda: (v := call("GET", url))["task_status"] == "running" and v, 30)
+        first = wait_until(
+            lambda: (v := call("GET", url))["progress"]["percent"] > 0 and v,
+            30,
+            what="the sleep is running on its worker",
+        )
         victim = w0 if first["worker"].endswith(str(worker_ports[0])) else w1
         # When that worker dies without a word
         victim.kill()
