@@ -10,6 +10,7 @@ way a crashed machine would.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -21,7 +22,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 #: How long a process may take to answer its readiness URL.
@@ -139,6 +140,17 @@ def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not true after {timeout} s")
         time.sleep(interval)
+
+
+def call(method: str, url: str, body: object = None, token: str | None = None) -> Any:
+    """One JSON request as any HTTP client would send it (a bearer token if given)."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
 
 
 def pid_alive(pid: int) -> bool:

@@ -3,25 +3,15 @@ contract) runs tasks for a real `taskscheduler serve` node."""
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from taskscheduler.db import migrate
-from tests.processes import PYTHON, free_port, running, wait_until
+from tests.processes import PYTHON, call, free_port, running, wait_until
 
 SECRET = "contract-secret"
 WORKER = Path(__file__).with_name("stdlib_worker.py")
-
-
-def call(method: str, url: str, body: object = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"{}")
 
 
 def test_a_stdlib_worker_written_from_the_contract_runs_scheduled_tasks(tmp_path):

@@ -6,27 +6,15 @@ shipped plugins) over an SQLite file; the test speaks HTTP to it like any client
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from taskscheduler.db import migrate
-from tests.processes import PYTHON, free_port, running, wait_until
-
-
-def call(method: str, url: str, body: object = None, token: str | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"{}")
+from tests.processes import PYTHON, call, free_port, running, wait_until
 
 
 @pytest.fixture

@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections import Counter
 
 from taskscheduler.db import migrate
-from tests.processes import PYTHON, free_port, running, wait_until
+from tests.processes import PYTHON, call, free_port, running, wait_until
 
 SECRET = "crash-secret"
-
-
-def call(method: str, url: str, body: object = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"{}")
 
 
 def test_a_task_whose_worker_is_killed_is_retried_elsewhere_and_finishes_once(tmp_path):

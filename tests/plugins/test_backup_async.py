@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,27 +23,10 @@ from taskscheduler.lifecycle import transition
 from taskworker import signing
 from taskworker.testing import TaskEnvironment
 from tests import services
+from tests.processes import call, free_port
 
 SECRET = "async-secret"
 OPERATOR = "operator-token"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def call(method: str, url: str, body: object = None, headers: dict | None = None) -> dict:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read() or b"{}")
 
 
 @pytest.fixture
@@ -141,7 +123,7 @@ def test_an_async_backup_finishes_through_the_notify_of_its_detached_job(
             "POST",
             f"{base}/v1/task/mysql_backup_async",
             {"params": params},
-            {"Authorization": f"Bearer {OPERATOR}"},
+            token=OPERATOR,
         )
         engine = make_engine(db_url)
         for trigger in ("create", "prepare", "run"):
@@ -162,9 +144,8 @@ def test_an_async_backup_finishes_through_the_notify_of_its_detached_job(
         assert env.run_step() == {"started": True}
         # Then the job's notify finishes the task with the backup's result
         query = f"{base}/v1/task/mysql_backup_async?task_id={task['task_id']}"
-        auth = {"Authorization": f"Bearer {OPERATOR}"}
         deadline = time.monotonic() + 30
-        while (view := call("GET", query, headers=auth))["task_status"] != "finish":
+        while (view := call("GET", query, token=OPERATOR))["task_status"] != "finish":
             assert time.monotonic() < deadline, view
             time.sleep(0.2)
         assert view["outcome"] == "succeeded"
