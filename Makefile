@@ -6,7 +6,7 @@ BIND ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run services test lint fmt typecheck bench bench-quick clean
+.PHONY: help install run services test lint fmt typecheck clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
