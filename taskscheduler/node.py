@@ -19,7 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 from taskscheduler.api.app import create_app
 from taskscheduler.db.engine import make_engine
-from taskscheduler.loops.base import LoopRunner
+from taskscheduler.loops.base import Loop, LoopRunner
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.registry import Registry
@@ -39,7 +39,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     )
     engine = make_engine(settings.db_url)
     client = WorkerClient(settings.worker_secret, settings.node_name)
-    loops = [
+    loops: list[Loop] = [
         SchedulerLoop(
             engine,
             client,

@@ -23,9 +23,8 @@ worker endpoints also accept an HMAC-signed request (see the worker contract); `
 def _schema_name(content: dict[str, Any] | None) -> str:
     if not content:
         return ""
-    schema = content.get("application/json", {}).get("schema") or next(
-        iter(content.values()), {}
-    ).get("schema", {})
+    media: dict[str, Any] = content.get("application/json") or next(iter(content.values()))
+    schema: dict[str, Any] = media.get("schema", {})
     choices = schema.get("oneOf") or schema.get("anyOf") or [schema]
     names = []
     for choice in choices:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,7 +81,7 @@ class SchedulerLoop:
             self._start(row, workers, now)
         return len(ready)
 
-    def _start(self, row: Any, workers: list[Any], now: datetime) -> None:
+    def _start(self, row: Any, workers: Sequence[Any], now: datetime) -> None:
         url = row.http_url or next(
             (w.url for w in workers if row.task_type in (w.task_types or {})), None
         )
