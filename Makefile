@@ -26,7 +26,7 @@ run: install  ## the standalone scheduler + worker + shipped plugins on SQLite (
 services:  ## start (or install) MariaDB and Redis for the tests
 	bash .ci/services
 
-test: install services lint  ## install, start MariaDB and Redis, lint, run the whole suite against them
+test: install services lint typecheck  ## install, start MariaDB and Redis, lint, typecheck, run the suite
 	TASK_TEST_REQUIRE_SERVICES=1 $(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install  ## ruff check and format check
