@@ -8,7 +8,9 @@ transaction it
    raises :class:`TransitionRefused` (HTTP 409) and writes nothing when the table forbids it;
 3. writes the new state, outcome and per-trigger side effects with
    ``UPDATE ... WHERE id = :id AND version = :version`` and bumps ``version``;
-4. appends the transition record.
+4. appends the transition record;
+5. releases the resource locks and wakes the waiters the move frees
+   (:func:`taskscheduler.finish.after_move`).
 
 The caller commits, so the state, the outcome and the record are durable together or not at
 all, and a batch of transitions over many tasks can share one commit (commits are the hot
@@ -28,6 +30,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
+from taskscheduler import finish
 from taskscheduler.db.models import Task, TransitionRecord, utcnow
 from taskworker.errors import ConcurrentUpdate, NotFound
 from taskworker.states import Move, State, Trigger, decide
@@ -38,7 +41,7 @@ _c = TASKS.c
 
 #: Columns every decision reads.
 _GUARD_COLUMNS = (_c.id, _c.state, _c.paused_from, _c.retry_count, _c.max_retry, _c.version)
-_GUARD = select(*_GUARD_COLUMNS, _c.attempt)
+_GUARD = select(*_GUARD_COLUMNS, _c.attempt, _c.task_type)
 
 
 def _side_effects(move: Move, now: datetime) -> dict[str, Any]:
@@ -117,6 +120,7 @@ def apply_trigger(
         raise ConcurrentUpdate(task_id)
     attempt = row.attempt + 1 if move.trigger is Trigger.CREATE else row.attempt
     _record(conn, task_id, move, actor=actor, reason=reason, attempt=attempt, when=when)
+    finish.after_move(conn, task_id, move, row.task_type, when)
     return Applied(task_id, move, version + 1, attempt)
 
 

@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 from taskscheduler.api.app import create_app
 from taskscheduler.db.engine import make_engine
 from taskscheduler.loops.base import Loop, LoopRunner
+from taskscheduler.loops.callbacks import CallbackLoop
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.registry import Registry
@@ -46,6 +47,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             secret=settings.worker_secret,
             node=settings.node_name,
             worker_timeout=settings.heartbeat_timeout_seconds,
+            type_limits=settings.limits,
         ),
         CheckerLoop(
             engine,
@@ -53,7 +55,9 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             Registry(engine),
             node=settings.node_name,
             heartbeat_timeout=settings.heartbeat_timeout_seconds,
+            lease_seconds=settings.lease_seconds,
         ),
+        CallbackLoop(engine, node=settings.node_name, lease_seconds=settings.lease_seconds),
     ]
     stop = threading.Event()
 

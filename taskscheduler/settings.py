@@ -46,6 +46,9 @@ class Settings(TaskSettings):
     lease_seconds: float = Field(default=10.0, gt=0)
     #: A running task whose heartbeat is older than this is failed by the Checker.
     heartbeat_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: Per-type concurrency limits across all nodes, ``type=count`` comma separated
+    #: (``shell=4,sleep=10``); a task over its type's limit waits in ``postpose``.
+    type_limits: str = ""
     #: Requests with a larger body get 413.
     max_body_bytes: int = Field(default=1 << 20, gt=0)
     #: Extra directories scanned for plugins (the standalone worker), besides ``plugins/``.
@@ -78,6 +81,21 @@ class Settings(TaskSettings):
             if not token or role not in ROLES:
                 raise ValueError(f"{pair!r} is not token:role with role in {', '.join(ROLES)}")
         return value
+
+    @field_validator("type_limits")
+    @classmethod
+    def _limits_are_counts(cls, value: str) -> str:
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            task_type, _, count = pair.partition("=")
+            if not task_type.strip() or not count.strip().isdigit() or int(count) < 1:
+                raise ValueError(f"{pair!r} is not type=count with a count of at least 1")
+        return value
+
+    @property
+    def limits(self) -> dict[str, int]:
+        """Task type → how many of its tasks may be started at once."""
+        pairs = (p.strip().partition("=") for p in self.type_limits.split(",") if p.strip())
+        return {task_type.strip(): int(count) for task_type, _, count in pairs}
 
     @property
     def tokens(self) -> dict[str, str]:

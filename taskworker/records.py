@@ -115,7 +115,7 @@ class WorkerTask:
             worker=worker,
             created_at=self.created_at,
             updated_at=self.updated_at,
-            resources=info.resources or [],
+            resources=sorted({*(info.resources or ()), *self.plugin.resources(self.ctx.params)}),
             deadline_second=arg.deadline_second,
             paused_from=self.paused_from.value if self.paused_from else None,
             heartbeat_at=self.heartbeat_at,

@@ -7,10 +7,14 @@
 - ``running`` past ``started_at + deadline_second``: cancelled on its worker (best effort),
   then failed without retry and finished ``timed_out``.
 - ``create``/``prepare`` unchanged for longer than the timeout (the node that started it
-  died between its commit and the worker's answer): failed, and retried the same way.
-- ``postpose`` whose wait is over: requeued.
+  died between its commit and the worker's answer): the worker is asked what it knows of
+  the attempt; one it holds is cancelled there; the attempt is failed and retried the same
+  way.
+- ``postpose`` whose wait is over (or that a release woke): requeued.
 
-Several nodes may run it at once: every move is version-checked, so a task another node
+One node sweeps at a time, holding the ``sweep:checker`` lease (renewed every pass, taken
+over by another node once it expires), so a slow worker is not asked twice for one task.
+Should two sweeps still overlap, every move is version-checked: a task another node
 already handled is skipped, never moved twice.
 """
 
@@ -23,6 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from taskscheduler import leases
 from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.registry import Registry
 from taskscheduler.settle import settle
@@ -32,6 +37,7 @@ from taskworker.states import Outcome, State, Trigger
 
 log = logging.getLogger(__name__)
 BATCH = 200
+SWEEP_LEASE = "sweep:checker"
 
 
 class CheckerLoop:
@@ -45,14 +51,20 @@ class CheckerLoop:
         *,
         node: str,
         heartbeat_timeout: float,
+        lease_seconds: float = 10.0,
     ) -> None:
         self.engine = engine
         self.client = client
         self.registry = registry
+        self.node = node
         self.actor = f"checker:{node}"
         self.timeout = timedelta(seconds=heartbeat_timeout)
+        self.lease = timedelta(seconds=lease_seconds)
 
     def tick(self, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            if leases.claim(conn, SWEEP_LEASE, self.node, now, now + self.lease) is None:
+                return 0  # another node sweeps this time
         c = TASKS.c
         with self.engine.connect().execution_options(readonly=True) as conn:
             running = conn.execute(
@@ -70,7 +82,7 @@ class CheckerLoop:
                 .limit(BATCH)
             ).all()
             stuck = conn.execute(
-                select(c.id, c.version)
+                select(c.id, c.task_type, c.state, c.worker, c.attempt)
                 .where(
                     c.state.in_([State.CREATE, State.PREPARE]), c.updated_at < now - self.timeout
                 )
@@ -82,10 +94,7 @@ class CheckerLoop:
                 .limit(BATCH)
             ).all()
         done = sum(self._check_running(row, now) for row in running)
-        for row in stuck:
-            done += self._fail(
-                row.id, {"message": "the attempt never started"}, "stuck before running"
-            )
+        done += sum(self._reconcile(row) for row in stuck)
         for row in waiting:
             with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
                 transition(
@@ -119,6 +128,21 @@ class CheckerLoop:
         if quiet and self._expects_heartbeats(row.task_type):
             return self._fail(row.id, {"message": "heartbeat lost"}, "heartbeat lost")
         return 0
+
+    def _reconcile(self, row: Any) -> int:
+        """An attempt stuck before ``running``: whatever the worker holds of it is cancelled
+        there, so the retry is the only attempt that runs."""
+        try:
+            held = self.client.status(row.worker, row.task_type, row.id, row.attempt)
+        except TaskError as exc:  # 404: the worker never got it; or it is gone
+            seen = f"the worker does not have it ({exc})"
+        else:
+            seen = f"the worker holds it in {held.get('task_status')}"
+            with contextlib.suppress(TaskError):
+                self.client.act(row.worker, row.task_type, row.id, "cancel", row.attempt)
+        return self._fail(
+            row.id, {"message": "the attempt never started"}, f"stuck in {row.state}: {seen}"
+        )
 
     def _expects_heartbeats(self, task_type: str) -> bool:
         try:

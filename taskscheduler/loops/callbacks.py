@@ -1,0 +1,98 @@
+"""The Callback loop: the final task is POSTed to its ``callback_url`` once it finished.
+
+Delivery happens after the ``finish`` commit, never inside it, and the task's log is the
+record of it: every try writes a line (``callback delivered: HTTP 200``, ``callback failed:
+...``), and a task whose log says delivered or abandoned is never called again. A failed try
+is repeated after ``RETRY_SECONDS * 2**(tries - 1)``, up to ``MAX_TRIES`` tries. A receiver
+that answers 2xx got it; any other answer or no answer is a failed try.
+
+One node delivers at a time (the ``sweep:callbacks`` lease), so a receiver is called once per
+try, not once per node. A node that dies between the call and its log line leaves the try
+unrecorded, and the next sweep calls again: receivers get at-least-once delivery and should
+key on ``task_id``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import msgspec
+import urllib3
+from sqlalchemy import Engine, Table, and_, exists, func, insert, or_, select
+
+from taskscheduler import leases
+from taskscheduler.db.models import TaskLog
+from taskscheduler.finish import deliver
+from taskscheduler.lifecycle import TASKS
+from taskscheduler.views import task_view
+from taskworker.states import State
+
+log = logging.getLogger(__name__)
+LOGS = cast(Table, TaskLog.__table__)
+SWEEP_LEASE = "sweep:callbacks"
+#: Tasks looked at per pass.
+BATCH = 50
+#: Wait after the first failed try; doubles with each further one.
+RETRY_SECONDS = 1.0
+#: Tries before the callback is abandoned (recorded in the task's log).
+MAX_TRIES = 8
+DELIVERED = "callback delivered"
+FAILED = "callback failed"
+ABANDONED = "callback abandoned"
+
+
+class CallbackLoop:
+    name = "callbacks"
+
+    def __init__(self, engine: Engine, *, node: str, lease_seconds: float = 10.0) -> None:
+        self.engine = engine
+        self.node = node
+        self.lease = timedelta(seconds=lease_seconds)
+        self.http = urllib3.PoolManager()
+
+    def tick(self, now: datetime) -> int:
+        with self.engine.begin() as conn:
+            if leases.claim(conn, SWEEP_LEASE, self.node, now, now + self.lease) is None:
+                return 0
+        t, g = TASKS.c, LOGS.c
+        settled = exists().where(
+            g.task_id == t.id, or_(g.message.like(f"{DELIVERED}%"), g.message.like(f"{ABANDONED}%"))
+        )
+        failures = and_(g.task_id == t.id, g.message.like(f"{FAILED}%"))
+        tries = select(func.count()).where(failures).scalar_subquery()
+        last_try = select(func.max(g.at)).where(failures).scalar_subquery()
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            due = conn.execute(
+                select(TASKS, tries.label("tries"), last_try.label("last_try"))
+                .where(and_(t.state == State.FINISH, t.callback_url.is_not(None), ~settled))
+                .order_by(t.finished_at)
+                .limit(BATCH)
+            ).all()
+        done = 0
+        for row in due:
+            failed, last = row.tries, row.last_try
+            if failed and now < last + timedelta(seconds=RETRY_SECONDS * 2 ** (failed - 1)):
+                continue
+            self._try(row, failed, now)
+            done += 1
+        return done
+
+    def _try(self, row: Any, failed: int, now: datetime) -> None:
+        body = msgspec.json.encode(task_view(row))
+        try:
+            status = deliver(self.http, row.callback_url, body)
+            line = f"{DELIVERED}: HTTP {status}" if 200 <= status < 300 else f"{FAILED}: {status}"
+        except urllib3.exceptions.HTTPError as exc:
+            line = f"{FAILED}: {exc}"
+        if line.startswith(FAILED) and failed + 1 >= MAX_TRIES:
+            line = f"{ABANDONED} after {MAX_TRIES} tries; last: {line}"
+        level = "info" if line.startswith(DELIVERED) else "warning"
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(LOGS).values(
+                    task_id=row.id, attempt=row.attempt, level=level, message=line, at=now
+                )
+            )
+        log.log(logging.INFO if level == "info" else logging.WARNING, "task %s %s", row.id, line)

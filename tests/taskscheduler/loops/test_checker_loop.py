@@ -1,0 +1,124 @@
+"""The Checker's pass over stored tasks, on SQLite and MariaDB, at times the test chooses."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from taskscheduler.db.models import utcnow
+from taskscheduler.lifecycle import RECORDS, TASKS, insert_task, transition
+from taskscheduler.loops.checker import CheckerLoop
+from taskscheduler.registry import Registry
+from taskscheduler.worker_client import WorkerClient
+from tests.processes import free_port
+
+#: A worker address nobody listens on: every call to it fails as an unreachable worker would.
+GONE = f"http://127.0.0.1:{free_port()}"
+
+
+def checker(engine: Engine, node: str = "n1") -> CheckerLoop:
+    client = WorkerClient("secret", node)
+    return CheckerLoop(engine, client, Registry(engine), node=node, heartbeat_timeout=30)
+
+
+def started(engine: Engine, *, up_to: str = "run", **values: Any) -> int:
+    """A task moved by the real lifecycle to ``create``, ``prepare`` or ``running``."""
+    with engine.begin() as conn:
+        task_id = insert_task(conn, {"task_type": "sleep", **values}, actor="test")
+    transition(engine, task_id, "create", actor="test", changes={"worker": GONE})
+    for trigger in ("prepare", "run")[: ("create", "prepare", "run").index(up_to)]:
+        transition(engine, task_id, trigger, actor="test")
+    return task_id
+
+
+def row(engine: Engine, task_id: int) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(select(TASKS).where(TASKS.c.id == task_id)).one()
+
+
+def reasons(engine: Engine, task_id: int) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        records = conn.execute(
+            select(RECORDS.c.trigger, RECORDS.c.reason)
+            .where(RECORDS.c.task_id == task_id)
+            .order_by(RECORDS.c.id)
+        )
+        return [(r.trigger, r.reason) for r in records]
+
+
+def test_a_running_task_whose_heartbeat_stopped_fails_and_is_retried(engine):
+    # Given a running task with a retry left
+    task_id = started(engine, max_retry=1)
+    # When the checker looks after the heartbeat timeout has passed
+    handled = checker(engine).tick(utcnow() + timedelta(seconds=31))
+    # Then the attempt failed for that reason and the task is back in line
+    assert handled == 1
+    task = row(engine, task_id)
+    assert (task.state, task.retry_count) == ("init", 1)
+    lost = "heartbeat lost"
+    assert reasons(engine, task_id)[-2:] == [("fail", lost), ("retry", lost)]
+
+
+def test_a_running_task_with_a_fresh_heartbeat_is_left_alone(engine):
+    # Given a running task
+    task_id = started(engine, max_retry=1)
+    # When the checker looks before the timeout
+    handled = checker(engine).tick(utcnow() + timedelta(seconds=5))
+    # Then nothing changes
+    assert handled == 0
+    assert row(engine, task_id).state == "running"
+
+
+def test_a_task_past_its_deadline_finishes_timed_out_without_a_retry(engine):
+    # Given a running task with a 10 s deadline and retries left
+    task_id = started(engine, max_retry=3, deadline_second=10)
+    # When the checker looks 11 s after it started
+    checker(engine).tick(row(engine, task_id).started_at + timedelta(seconds=11))
+    # Then it is finished as timed out, not retried
+    task = row(engine, task_id)
+    assert (task.state, task.outcome, task.retry_count) == ("finish", "timed_out", 0)
+
+
+def test_an_attempt_stuck_before_running_is_reconciled_with_its_worker_and_retried(engine):
+    # Given a task created on a worker that is gone, its starting node gone too
+    task_id = started(engine, up_to="create", max_retry=1)
+    # When the checker looks after the timeout
+    checker(engine).tick(utcnow() + timedelta(seconds=31))
+    # Then the worker was asked, and the attempt failed and was retried
+    assert row(engine, task_id).state == "init"
+    trigger, reason = reasons(engine, task_id)[-2]
+    assert trigger == "fail"
+    assert reason is not None and reason.startswith("stuck in create: the worker does not have it")
+
+
+def test_a_postponed_task_is_requeued_once_its_wait_is_over(engine):
+    # Given a task postponed for 5 s
+    with engine.begin() as conn:
+        task_id = insert_task(conn, {"task_type": "sleep"}, actor="test")
+    now = utcnow()
+    later = now + timedelta(seconds=5)
+    transition(engine, task_id, "postpone", actor="test", changes={"ready_at": later})
+    loop = checker(engine)
+    # When the checker looks before and after the wait
+    loop.tick(now + timedelta(seconds=1))
+    before = row(engine, task_id).state
+    loop.tick(later)
+    # Then it is requeued only once the wait is over
+    assert (before, row(engine, task_id).state) == ("postpose", "init")
+
+
+def test_only_the_node_holding_the_sweep_lease_checks_until_the_lease_expires(engine):
+    # Given two nodes' checkers and a task whose heartbeat stopped
+    now = utcnow() + timedelta(seconds=31)
+    first, second = checker(engine, "n1"), checker(engine, "n2")
+    first.tick(now)  # n1 takes the sweep lease
+    task_id = started(engine, max_retry=1)
+    # When the second node looks while the first holds the lease, then after it expired
+    during = second.tick(now + timedelta(seconds=1))
+    state_during = row(engine, task_id).state
+    after = second.tick(now + timedelta(seconds=11))
+    # Then the second node sweeps only once the lease is free
+    assert (during, state_during) == (0, "running")
+    assert (after, row(engine, task_id).state) == (1, "init")
