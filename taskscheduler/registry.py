@@ -8,10 +8,16 @@ wins, so rolling out a plugin with a new schema takes effect as its workers come
 Params are validated against the type's JSON schema before anything is stored. Compiling a
 validator costs far more than running it, so compiled validators are kept per type and
 rebuilt only when the schema text changes.
+
+Every create looks its type up, and reading every worker's row for it cost a database round
+trip per request; the specs are therefore kept for :data:`SPEC_TTL_SECONDS`. A type not in
+the kept copy is always looked up afresh (a worker that just registered is usable at once);
+only a changed schema of a known type may take that long to be seen by other processes.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any, cast
 
@@ -31,6 +37,8 @@ WORKERS = cast(Table, WorkerNode.__table__)
 _w = WORKERS.c
 #: A draining worker stays draining on heartbeats; any other status becomes active again.
 _REVIVED = case((_w.status == "draining", "draining"), else_="active")
+#: How long the registered types' specs are reused before they are read again.
+SPEC_TTL_SECONDS = 2.0
 
 
 class Registry:
@@ -38,6 +46,8 @@ class Registry:
         self._engine = engine
         #: task type → (schema text, compiled validator)
         self._validators: dict[str, tuple[bytes, Validator]] = {}
+        #: (monotonic time read, task type → spec of its newest registration)
+        self._specs: tuple[float, dict[str, TypeSpec]] = (float("-inf"), {})
 
     def register(self, reg: WorkerRegistration, now: datetime | None = None) -> WorkerView:
         """Insert or replace the worker named ``reg.name``; registering again re-activates it."""
@@ -57,6 +67,7 @@ class Registry:
             self._upsert(reg.name, values)
         except IntegrityError:  # a concurrent first registration of the same name won
             self._upsert(reg.name, values)
+        self._specs = (float("-inf"), {})
         return worker_view(self._worker(reg.name))
 
     def _upsert(self, name: str, values: dict[str, Any]) -> None:
@@ -99,11 +110,18 @@ class Registry:
 
     def type_spec(self, task_type: str) -> TypeSpec:
         """The spec of a registered type, or :class:`NotFound` (HTTP 404)."""
-        for row in self._rows(newest_first=True):
-            raw = (row.task_types or {}).get(task_type)
-            if raw is not None:
-                return msgspec.convert(raw, TypeSpec)
-        raise NotFound("task type", task_type)
+        read_at, specs = self._specs
+        if task_type not in specs or time.monotonic() - read_at > SPEC_TTL_SECONDS:
+            read_at, specs = time.monotonic(), {}
+            for row in self._rows(newest_first=True):
+                for name, raw in (row.task_types or {}).items():
+                    specs.setdefault(name, raw)
+            specs = {name: msgspec.convert(raw, TypeSpec) for name, raw in specs.items()}
+            self._specs = (read_at, specs)
+        spec = specs.get(task_type)
+        if spec is None:
+            raise NotFound("task type", task_type)
+        return spec
 
     def validate_params(self, task_type: str, spec: TypeSpec, params: dict[str, Any]) -> None:
         """Raise :class:`ParamsInvalid` naming the first bad field (``params.seconds``)."""

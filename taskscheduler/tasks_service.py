@@ -76,13 +76,15 @@ class TaskService:
                         conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused"
                     )
                     triggers.append(Trigger.PAUSE.value)
+                # read back in the same transaction: the stored defaults, no second checkout
+                row = conn.execute(select(TASKS).where(_c.id == task_id)).one()
         except IntegrityError:
             seen = self._by_key(key, task_type) if key is not None else None
             if seen is None:
                 raise
             return seen, False
         self._metrics.count_transitions(triggers)
-        return created_view(self.row(task_type, task_id), notify_token(self._secret, task_id)), True
+        return created_view(row, notify_token(self._secret, task_id)), True
 
     def _by_key(self, key: str, task_type: str) -> CreatedView | None:
         with self._engine.connect() as conn:
