@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from taskscheduler.services import WorkerCommands
 
 _c = TASKS.c
+#: Most tasks one batch create may hold (the body size limit applies as well).
+MAX_BATCH = 1000
 
 
 def on_worker(row: Row[Any]) -> bool:
@@ -56,26 +58,13 @@ class TaskService:
 
     def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
         """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
-        info, arg = body.create_info, body.process_arg
-        if info.task_type is not None and info.task_type != task_type:
-            raise InvalidInput(
-                "create_info.task_type", f"{info.task_type!r} differs from the path's {task_type!r}"
-            )
-        spec = self._registry.type_spec(task_type)
-        self._registry.validate_params(task_type, spec, body.params)
-        key = info.idempotency_key
+        self._check(task_type, body)
+        key = body.create_info.idempotency_key
         if key is not None and (seen := self._by_key(key, task_type)) is not None:
             return seen, False
-        triggers = [Trigger.SUBMIT.value]
         try:
             with self._engine.begin() as conn:
-                _check_links(conn, body)
-                task_id = insert_task(conn, _columns(task_type, body), actor=actor)
-                if arg.task_status == State.PAUSE:
-                    apply_trigger(
-                        conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused"
-                    )
-                    triggers.append(Trigger.PAUSE.value)
+                task_id, triggers = self._store(conn, task_type, body, actor)
                 # read back in the same transaction: the stored defaults, no second checkout
                 row = conn.execute(select(TASKS).where(_c.id == task_id)).one()
         except IntegrityError:
@@ -85,6 +74,103 @@ class TaskService:
             return seen, False
         self._metrics.count_transitions(triggers)
         return created_view(row, notify_token(self._secret, task_id)), True
+
+    def create_many(
+        self, bodies: list[CreateBody], *, actor: str
+    ) -> tuple[list[CreatedView], bool]:
+        """Store many tasks in one transaction (one commit instead of one per task): all of
+        them, or, when one is bad, none, with the error naming ``tasks[i]``. Items whose
+        ``idempotency_key`` was seen come back as they are. True when any was created."""
+        if not bodies:
+            raise InvalidInput("tasks", "is empty")
+        if len(bodies) > MAX_BATCH:
+            raise InvalidInput("tasks", f"holds {len(bodies)} tasks; at most {MAX_BATCH}")
+        types = [self._batch_item(index, body) for index, body in enumerate(bodies)]
+        for _ in range(2):  # a second pass only after losing an idempotency-key race
+            seen = self._keys_seen(bodies, types)
+            try:
+                with self._engine.begin() as conn:
+                    ids, triggers = dict(seen), []
+                    for index, body in enumerate(bodies):
+                        if index not in ids:
+                            ids[index], moved = self._store(conn, types[index], body, actor)
+                            triggers += moved
+                    query = select(TASKS).where(_c.id.in_(list(ids.values())))
+                    rows = {row.id: row for row in conn.execute(query)}
+            except IntegrityError:
+                continue
+            self._metrics.count_transitions(triggers)
+            views = [
+                created_view(rows[ids[i]], notify_token(self._secret, ids[i]))
+                for i in range(len(bodies))
+            ]
+            return views, bool(triggers)
+        raise Conflict("another request stored tasks with the same idempotency keys meanwhile")
+
+    def _batch_item(self, index: int, body: CreateBody) -> str:
+        """The item's type, once the item passed every check a single create makes."""
+        task_type = body.create_info.task_type
+        try:
+            if task_type is None:
+                raise InvalidInput("create_info.task_type", "is required in a batch")
+            self._check(task_type, body)
+        except NotFound as exc:
+            raise InvalidInput(f"tasks[{index}].create_info.task_type", str(exc)) from None
+        except InvalidInput as exc:
+            raise exc.within(f"tasks[{index}]") from None
+        return task_type
+
+    def _keys_seen(self, bodies: list[CreateBody], types: list[str]) -> dict[int, int]:
+        """Item index → task id, for the items whose idempotency key names a stored task."""
+        keys: dict[str, int] = {}
+        for index, body in enumerate(bodies):
+            key = body.create_info.idempotency_key
+            if key is not None:
+                if key in keys:
+                    field = f"tasks[{index}].create_info.idempotency_key"
+                    raise InvalidInput(field, f"{key!r} repeats tasks[{keys[key]}]'s")
+                keys[key] = index
+        if not keys:
+            return {}
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                select(_c.id, _c.idempotency_key, _c.task_type).where(
+                    _c.idempotency_key.in_(list(keys))
+                )
+            ).all()
+        seen = {}
+        for row in found:
+            index = keys[row.idempotency_key]
+            if row.task_type != types[index]:
+                raise Conflict(
+                    f"tasks[{index}]: idempotency_key {row.idempotency_key!r} already names "
+                    f"task {row.id} of type {row.task_type}"
+                )
+            seen[index] = row.id
+        return seen
+
+    def _check(self, task_type: str, body: CreateBody) -> None:
+        """Everything that makes a create body acceptable, before anything is stored."""
+        info = body.create_info
+        if info.task_type is not None and info.task_type != task_type:
+            raise InvalidInput(
+                "create_info.task_type", f"{info.task_type!r} differs from the path's {task_type!r}"
+            )
+        spec = self._registry.type_spec(task_type)
+        self._registry.validate_params(task_type, spec, body.params)
+
+    @staticmethod
+    def _store(
+        conn: Connection, task_type: str, body: CreateBody, actor: str
+    ) -> tuple[int, list[str]]:
+        """Insert one checked task in ``conn``'s transaction; its id and the triggers applied."""
+        _check_links(conn, body)
+        task_id = insert_task(conn, _columns(task_type, body), actor=actor)
+        triggers = [Trigger.SUBMIT.value]
+        if body.process_arg.task_status == State.PAUSE:
+            apply_trigger(conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused")
+            triggers.append(Trigger.PAUSE.value)
+        return task_id, triggers
 
     def _by_key(self, key: str, task_type: str) -> CreatedView | None:
         with self._engine.connect() as conn:

@@ -25,6 +25,13 @@ class CreatedView(TaskView, kw_only=True):
     notify_token: str | None = None
 
 
+class CreatedBatch(msgspec.Struct):
+    """The batch create response: one created (or, by idempotency key, found) task per item,
+    in the order they were sent."""
+
+    tasks: list[CreatedView]
+
+
 class TaskPage(msgspec.Struct):
     """One page of tasks; pass ``next_cursor`` back as ``cursor`` for the next (null: done)."""
 

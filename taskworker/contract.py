@@ -95,6 +95,13 @@ class CreateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     params: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class CreateBatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/tasks``: many create bodies stored in one transaction, each naming its type
+    in ``create_info.task_type``."""
+
+    tasks: list[CreateBody]
+
+
 class ProgressBody(msgspec.Struct, forbid_unknown_fields=True):
     percent: Annotated[float, msgspec.Meta(ge=0, le=100)]
     message: Annotated[str, msgspec.Meta(max_length=1024)] = ""

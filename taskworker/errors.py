@@ -53,6 +53,11 @@ class InvalidInput(TaskError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.detail = message
+
+    def within(self, prefix: str) -> InvalidInput:
+        """The same error about an item of a list (``tasks[3]`` + ``params.x``)."""
+        return type(self)(f"{prefix}.{self.field}", self.detail)
 
     def to_body(self) -> dict[str, Any]:
         return {**super().to_body(), "field": self.field}

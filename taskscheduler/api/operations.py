@@ -15,6 +15,7 @@ import falcon
 from taskscheduler.task_queries import MAX_LIMIT
 from taskscheduler.views import (
     Appended,
+    CreatedBatch,
     CreatedView,
     Health,
     HeartbeatView,
@@ -28,6 +29,7 @@ from taskworker.contract import (
     TASK_TYPE_PATTERN,
     Action,
     ChangeBody,
+    CreateBatch,
     CreateBody,
     LogBatch,
     NotifyBody,
@@ -163,6 +165,18 @@ OPERATIONS: tuple[Op, ...] = (
             _CURSOR,
         ),
         errors=(400,),
+    ),
+    Op(
+        "/v1/tasks",
+        "POST",
+        "Create many tasks in one transaction, all or none (at most 1000)",
+        "operator",
+        201,
+        CreatedBatch,
+        CreateBatch,
+        (),
+        (400, 409, 413),
+        extra={"200": CreatedBatch},
     ),
     Op(
         "/v1/tasks/{task_id}/transitions",

@@ -14,7 +14,8 @@ from taskscheduler.api.auth import OPERATOR, VIEWER, Access, Guarded
 from taskscheduler.api.media import body, raw_body, reply
 from taskscheduler.services import Services
 from taskscheduler.task_queries import TaskFilter
-from taskworker.contract import Action, CreateBody, Query
+from taskscheduler.views import CreatedBatch
+from taskworker.contract import Action, CreateBatch, CreateBody, Query
 from taskworker.errors import InvalidInput
 from taskworker.states import Outcome, State
 
@@ -83,10 +84,16 @@ class TaskResource(Guarded):
 
 
 class TaskList(Guarded):
-    ACCESS = {"GET": VIEWER}
+    ACCESS = {"GET": VIEWER, "POST": OPERATOR}
 
     def __init__(self, services: Services) -> None:
         self._queries = services.queries
+        self._tasks = services.tasks
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        batch = body(req, CreateBatch)
+        created, new = self._tasks.create_many(batch.tasks, actor=req.context.actor)
+        reply(resp, CreatedBatch(created), 201 if new else 200)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         state = params.choice(req, "state", State)
