@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Row, insert, update
+from sqlalchemy import Connection, Engine, Row, insert, update
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import TASKS, apply_trigger
+from taskscheduler.lifecycle import TASKS, Applied, apply_trigger
 from taskscheduler.metrics import Metrics
 from taskscheduler.registry import Registry
 from taskscheduler.settle import settle
@@ -173,39 +173,56 @@ class TaskActions:
 
     def _progress(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
         report = decode(body or b"{}", ProgressBody, root="")
-        self._touch(
-            row, Action.PROGRESS, progress_percent=report.percent, progress_message=report.message
-        )
+        with self._engine.begin() as conn:
+            record_progress(conn, row.id, report)
 
     def _heartbeat(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
         decode(body or b"{}", dict[str, Any], root="")
-        self._touch(row, Action.HEARTBEAT)
-
-    def _touch(self, row: Row[Any], action: Action, **values: Any) -> None:
-        """Record a sign of life; refused once the task has finished."""
         with self._engine.begin() as conn:
-            written = conn.execute(
-                update(TASKS)
-                .where(_c.id == row.id, _c.state != State.FINISH.value)
-                .values(heartbeat_at=utcnow(), **values)
-            )
-        if written.rowcount != 1:
-            raise Conflict(f"task {row.id} has finished; {action} is no longer accepted")
+            touch(conn, row.id, Action.HEARTBEAT)
 
     def _notify(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
         report = decode(body or b"{}", NotifyBody, root="")
         with self._engine.begin() as conn:
-            applied = settle(
-                conn,
-                row.id,
-                success=report.success,
-                actor=actor,
-                result=report.result,
-                error=report.error,
-                retryable=_retryable(report.error),
-                reason=reason,
-            )
+            applied = notify(conn, row.id, report, actor=actor, reason=reason)
         self._metrics.count_transitions([a.move.trigger.value for a in applied])
+
+
+def touch(conn: Connection, task_id: int, action: Action, **values: Any) -> None:
+    """Record a sign of life in ``conn``'s transaction; refused once the task has finished."""
+    written = conn.execute(
+        update(TASKS)
+        .where(_c.id == task_id, _c.state != State.FINISH.value)
+        .values(heartbeat_at=utcnow(), **values)
+    )
+    if written.rowcount != 1:
+        raise Conflict(f"task {task_id} has finished; {action} is no longer accepted")
+
+
+def record_progress(conn: Connection, task_id: int, report: ProgressBody) -> None:
+    touch(
+        conn,
+        task_id,
+        Action.PROGRESS,
+        progress_percent=report.percent,
+        progress_message=report.message,
+    )
+
+
+def notify(
+    conn: Connection, task_id: int, report: NotifyBody, *, actor: str, reason: str | None = None
+) -> list[Applied]:
+    """An attempt's end as reported, settled in ``conn``'s transaction."""
+    return settle(
+        conn,
+        task_id,
+        success=report.success,
+        actor=actor,
+        result=report.result,
+        error=report.error,
+        retryable=_retryable(report.error),
+        reason=reason,
+    )
 
 
 def _retryable(error: Any) -> bool:

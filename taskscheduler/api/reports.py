@@ -1,32 +1,38 @@
-"""``POST /v1/reports``: many workers' reports in one request, each applied on its own.
+"""``POST /v1/reports``: many workers' reports in one request, applied in one transaction.
 
 A worker batches progress, heartbeats, log lines and results (MEASURED.md: one HTTP round
-trip costs as much as the rest of a task's path). Each item is applied exactly as its single
-endpoint would apply it (``PUT /v1/task/{type}?action=...&attempt=N`` or ``POST
-/v1/tasks/{id}/logs``), with the same attempt fence: an item of an attempt that is no longer
-the task's current one is refused with 409 ``Stale attempt`` and changes nothing.
+trip costs as much as the rest of a task's path, and a commit as much again). Each item is
+applied exactly as its single endpoint would apply it (``PUT /v1/task/{type}?action=...&attempt=N``
+or ``POST /v1/tasks/{id}/logs``), with the same attempt fence: an item of an attempt that is
+no longer the task's current one is refused with 409 ``Stale attempt`` and changes nothing.
 
 The answer is 200 with one result per item, in order, carrying the status the item would
 have had alone; the worker drops what was refused (4xx) and keeps what must be retried
-(5xx). When the database fails mid-batch, that item and all after it are answered 503 and
-left unapplied, so a retry of them never duplicates a log line that was stored.
-Consecutive log lines of one attempt are stored together (one commit).
+(5xx). All items share one transaction and one commit: the tasks are read in one query, and
+an item that is refused raises before it writes anything (a result's several moves are
+decided from the row it locked with its first write, so a later one cannot be refused), so
+the others commit without it. When the database fails, nothing of the batch is committed
+and every item is answered 503: a retry of them never duplicates a log line.
 """
 
 from __future__ import annotations
 
 import logging
 from itertools import groupby
+from typing import Any
 
 import falcon
+from sqlalchemy import Connection, insert, select
 
 from taskscheduler.api.auth import WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
+from taskscheduler.db.models import utcnow
+from taskscheduler.lifecycle import TASKS
 from taskscheduler.services import Services
+from taskscheduler.task_actions import notify, record_progress, touch
+from taskscheduler.task_queries import LOGS
 from taskworker.contract import (
     Action,
-    LogBatch,
-    LogLine,
     LogReport,
     NotifyBody,
     NotifyReport,
@@ -36,14 +42,12 @@ from taskworker.contract import (
     ReportBatch,
     ReportResult,
     ReportResults,
-    encode,
 )
-from taskworker.errors import StaleAttempt, TaskError
+from taskworker.errors import NotFound, StaleAttempt, TaskError
 
 log = logging.getLogger(__name__)
 
-#: Seconds of backoff a worker should allow before retrying items answered 503.
-RETRY_AFTER_SECONDS = 2
+_c = TASKS.c
 
 
 class Reports(Guarded):
@@ -58,45 +62,67 @@ class Reports(Guarded):
 
     def _apply(self, reports: list[Report], actor: str) -> list[ReportResult]:
         results: list[ReportResult] = []
-        down: Exception | None = None
-        for key, group in groupby(reports, key=_log_group):
-            items = list(group)
-            if down is None:
-                try:
-                    status = self._apply_group(key, items, actor)
-                except TaskError as exc:
-                    status = ReportResult(exc.http_status, exc.title, exc.message)
-                except Exception as exc:  # the database failed: apply nothing more
-                    log.warning("reports left unapplied: %s", exc)
-                    down = exc
-            if down is not None:
-                status = ReportResult(503, "Service unavailable", "not applied; send it again")
-            results.extend([status] * len(items))
+        moved: list[str] = []
+        try:
+            with self._services.engine.begin() as conn:
+                tasks = _tasks(conn, reports)
+                for _, group in groupby(reports, key=_log_group):
+                    items = list(group)
+                    try:
+                        status = _apply_group(conn, tasks, items, actor, moved)
+                    except TaskError as exc:
+                        status = ReportResult(exc.http_status, exc.title, exc.message)
+                    results.extend([status] * len(items))
+        except Exception as exc:  # the database failed: nothing of the batch is committed
+            log.warning("reports left unapplied: %s", exc)
+            unapplied = ReportResult(503, "Service unavailable", "not applied; send it again")
+            return [unapplied] * len(reports)
+        self._services.metrics.count_transitions(moved)
         return results
 
-    def _apply_group(self, key: object, items: list[Report], actor: str) -> ReportResult:
-        first = items[0]
-        if isinstance(first, LogReport):
-            current = self._services.tasks.row(first.task_type, first.task_id).attempt
-            if first.attempt != current:
-                raise StaleAttempt(first.task_id, first.attempt, current)
-            lines = [
-                LogLine(message=i.message, level=i.level, at=i.at, attempt=i.attempt)
-                for i in items
-                if isinstance(i, LogReport)
-            ]
-            self._services.queries.append_logs(first.task_id, LogBatch(lines))
-            return ReportResult(201)
-        action, payload = _as_action(first)
-        self._services.actions.act(
-            first.task_type,
-            first.task_id,
-            action,
-            payload,
-            actor=actor,
-            attempt=first.attempt,
-        )
-        return ReportResult(200)
+
+def _tasks(conn: Connection, reports: list[Report]) -> dict[int, Any]:
+    """The batch's tasks, in one query: their type and current attempt."""
+    ids = {item.task_id for item in reports}
+    query = select(_c.id, _c.task_type, _c.attempt).where(_c.id.in_(ids))
+    return {row.id: row for row in conn.execute(query)}
+
+
+def _apply_group(
+    conn: Connection,
+    tasks: dict[int, Any],
+    items: list[Report],
+    actor: str,
+    moved: list[str],
+) -> ReportResult:
+    first = items[0]
+    task = tasks.get(first.task_id)
+    if task is None or task.task_type != first.task_type:
+        raise NotFound(f"{first.task_type} task", first.task_id)
+    if first.attempt != task.attempt:
+        raise StaleAttempt(first.task_id, first.attempt, task.attempt)
+    if isinstance(first, LogReport):
+        lines = [
+            {
+                "task_id": first.task_id,
+                "attempt": first.attempt,
+                "level": item.level,
+                "message": item.message,
+                "at": item.at or utcnow(),
+            }
+            for item in items
+            if isinstance(item, LogReport)
+        ]
+        conn.execute(insert(LOGS), lines)
+        return ReportResult(201)
+    if isinstance(first, ProgressReport):
+        record_progress(conn, first.task_id, ProgressBody(first.percent, first.message))
+    elif isinstance(first, NotifyReport):
+        body = NotifyBody(first.success, first.result, first.error)
+        moved.extend(a.move.trigger.value for a in notify(conn, first.task_id, body, actor=actor))
+    else:
+        touch(conn, first.task_id, Action.HEARTBEAT)
+    return ReportResult(200)
 
 
 def _log_group(item: Report) -> object:
@@ -104,11 +130,3 @@ def _log_group(item: Report) -> object:
     if isinstance(item, LogReport):
         return ("log", item.task_id, item.attempt)
     return id(item)
-
-
-def _as_action(item: Report) -> tuple[Action, bytes]:
-    if isinstance(item, ProgressReport):
-        return Action.PROGRESS, encode(ProgressBody(item.percent, item.message))
-    if isinstance(item, NotifyReport):
-        return Action.NOTIFY, encode(NotifyBody(item.success, item.result, item.error))
-    return Action.HEARTBEAT, b"{}"
