@@ -239,6 +239,46 @@ class WorkerCreateBody(CreateBody, forbid_unknown_fields=True, kw_only=True):
     dispatch: Dispatch
 
 
+class CreateCall(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="call", tag="create"
+):
+    """An item of ``POST /v1/batch``: ``POST /v1/task/{task_type}`` with ``body``."""
+
+    task_type: TaskType
+    body: WorkerCreateBody
+
+
+class ActCall(
+    msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="call", tag="act"
+):
+    """An item of ``POST /v1/batch``: ``PUT /v1/task/{task_type}?task_id&action&attempt``."""
+
+    task_type: TaskType
+    task_id: Annotated[int, msgspec.Meta(ge=1)]
+    attempt: Annotated[int, msgspec.Meta(ge=1)]
+    action: Action
+    body: dict[str, Any] | None = None
+
+
+class CallBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /v1/batch`` on a worker: many contract calls in one signed request, applied in
+    order, each exactly as if it had been sent alone. Optional for a worker: a scheduler that
+    gets 404 for the path makes the calls one by one."""
+
+    calls: Annotated[list[CreateCall | ActCall], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class CallResult(msgspec.Struct):
+    """One call's answer: the status and body it would have had alone."""
+
+    status: int
+    body: Any
+
+
+class CallResults(msgspec.Struct):
+    results: list[CallResult]
+
+
 class ReportBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="kind"):
     """One item of a report batch; the ``attempt`` fences reports of superseded attempts."""
 
