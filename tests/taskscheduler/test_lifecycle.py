@@ -119,6 +119,24 @@ def test_a_stale_expected_version_is_a_conflict(engine):
     assert row(engine, task_id).state == "pause"
 
 
+def test_a_move_decided_from_a_row_read_earlier_applies_only_if_nobody_moved_it(engine):
+    # Given two tasks read by a loop in one query
+    first, second = new_task(engine), new_task(engine)
+    seen = {task_id: row(engine, task_id) for task_id in (first, second)}
+    # And an operator pauses the second after the read
+    transition(engine, second, "pause", actor="operator")
+    # When the loop creates both from what it read
+    with engine.begin() as conn:
+        apply_trigger(conn, first, "create", actor="loop", seen=seen[first])
+        with pytest.raises(ConcurrentUpdate):
+            apply_trigger(conn, second, "create", actor="loop", seen=seen[second])
+    # Then the first moved with its record, and the operator's pause of the second stands
+    assert (row(engine, first).state, row(engine, first).attempt) == ("create", 1)
+    assert records(engine, first)[-1] == ("create", "init", "create")
+    assert row(engine, second).state == "pause"
+    assert records(engine, second)[-1] == ("pause", "init", "pause")
+
+
 def test_an_unknown_task_is_not_found(engine):
     with pytest.raises(NotFound):
         transition(engine, 424242, "create", actor="t")
