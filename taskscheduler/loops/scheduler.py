@@ -161,7 +161,9 @@ class SchedulerLoop:
     ) -> tuple[dict[str, Any], str, Applied]:
         """``create`` on the chosen worker; one that is full or down means the next live
         worker serving the type, in the same attempt. Returns the worker's answer, its URL
-        and the attempt as last written."""
+        and the attempt as last written. A worker that timed out may yet have accepted the
+        attempt: it holds it without running it, since ``prepare`` and ``run`` go only to
+        the worker on record, and the attempt fence refuses whatever it reports."""
         for index, url in enumerate(candidates):
             try:
                 return (

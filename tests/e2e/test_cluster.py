@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import pytest
 import redis
 
 from tests.e2e.cluster import cluster
@@ -70,8 +71,10 @@ def test_two_nodes_and_two_workers_run_a_few_hundred_mixed_tasks_each_to_its_out
         assert actors == {"node0", "node1"}
 
 
-def test_a_node_killed_mid_dispatch_loses_nothing_and_runs_nothing_twice(tmp_path):
-    with cluster(tmp_path) as site:
+@pytest.mark.parametrize("queue", ["database", "redis"])
+def test_a_node_killed_mid_dispatch_loses_nothing_and_runs_nothing_twice(tmp_path, queue, request):
+    redis_url = request.getfixturevalue("redis_url") if queue == "redis" else None
+    with cluster(tmp_path, redis_url=redis_url) as site:
         # Given a stream of tasks that node 0 is busy dispatching
         expected = {}
         for _ in range(150):
