@@ -39,7 +39,9 @@ class Queue(Protocol):
 
     def take(self, n: int, now: datetime) -> list[QueueItem]:
         """Hand out up to ``n`` items for this node: higher ``important_level`` first, and
-        within one level in the order the tasks became ready (FIFO).
+        within one level first in, first out (the database queue: in the order the tasks
+        were submitted; the Redis queue: in the order they were queued, so a task back from
+        ``postpose`` lines up behind those already waiting).
 
         Only tasks in ``init`` whose ``ready_at`` has come are handed out (a task with no
         ``ready_at``, such as a topology child whose parents have not succeeded, never is),
