@@ -23,6 +23,7 @@ from taskscheduler.loops.base import Loop, LoopRunner
 from taskscheduler.loops.callbacks import CallbackLoop
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
+from taskscheduler.queue import build as build_queue
 from taskscheduler.registry import Registry
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings
@@ -40,7 +41,17 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     )
     engine = make_engine(settings.db_url)
     client = WorkerClient(settings.worker_secret, settings.node_name)
-    loops: list[Loop] = [
+    queue = build_queue(settings, engine)
+    loops: list[Loop] = []
+    if settings.uses_redis_queue:
+        # Imported here: Redis is an optional extra. The Dispatcher runs before the
+        # Scheduler in each round, so a task ready now is taken in the same round.
+        from taskscheduler.loops.dispatcher import DispatcherLoop
+        from taskscheduler.queue.redis import RedisQueue
+
+        assert isinstance(queue, RedisQueue)
+        loops.append(DispatcherLoop(engine, queue))
+    loops += [
         SchedulerLoop(
             engine,
             client,
@@ -48,6 +59,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             node=settings.node_name,
             worker_timeout=settings.heartbeat_timeout_seconds,
             type_limits=settings.limits,
+            queue=queue,
         ),
         CheckerLoop(
             engine,

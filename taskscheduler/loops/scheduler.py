@@ -13,31 +13,40 @@ For each ready task, highest ``important_level`` first and FIFO within a level:
    ``prepare`` move are committed together (a held lock → ``postpone`` until its release,
    the attempt cancelled on the worker), so the state is validated again with the locks
    held; then the worker's ``prepare`` runs the plugin's checks, ``run`` is recorded and
-   the worker starts ``run``. A worker that is full or unreachable means ``postpone`` and a
-   later try.
+   the worker starts ``run``. A worker that is full or unreachable (503, no connection)
+   means the next live worker serving the type, at once and in the same attempt (the move
+   recorded in the task's log); when none is left, ``postpone`` and a later try.
 
-The database is the queue here: candidates are read with an index on (state, ready_at),
-and the version check is the claim.
+Candidates come from the queue (:mod:`taskscheduler.queue`: the tasks table, or Redis fed
+by the Dispatcher), which only says which task to try: the row is read again and the
+version-checked ``create`` is the claim. An item is acknowledged once that ``create``
+committed, or once its task proved not dispatchable (moved on, taken by another node,
+postponed); a crash before then leaves the item to come back after the redelivery timeout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from taskscheduler import finish
 from taskscheduler.db.models import WorkerNode, utcnow
 from taskscheduler.leases import LEASES
 from taskscheduler.lifecycle import RECORDS, TASKS, Applied, apply_trigger, transition
+from taskscheduler.queue import Queue
+from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.settle import settle
+from taskscheduler.task_queries import LOGS
 from taskscheduler.tokens import notify_token
 from taskscheduler.worker_client import WorkerClient
-from taskworker.errors import ConcurrentUpdate, TaskError, TransitionRefused
+from taskworker.errors import ConcurrentUpdate, TaskError, TransitionRefused, Unavailable
 from taskworker.states import State, Trigger
 
 log = logging.getLogger(__name__)
@@ -68,6 +77,7 @@ class SchedulerLoop:
         node: str,
         worker_timeout: float,
         type_limits: Mapping[str, int] | None = None,
+        queue: Queue | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
@@ -75,16 +85,19 @@ class SchedulerLoop:
         self.actor = f"scheduler:{node}"
         self.worker_timeout = timedelta(seconds=worker_timeout)
         self.limits = dict(type_limits or {})
+        self.queue: Queue = queue or DatabaseQueue(engine)
 
     def tick(self, now: datetime) -> int:
-        c = TASKS.c
+        items = self.queue.take(BATCH, now)
+        if not items:
+            return 0
         with self.engine.connect().execution_options(readonly=True) as conn:
-            ready = conn.execute(
-                select(TASKS)
-                .where(c.state == State.INIT, c.ready_at <= now)
-                .order_by(c.important_level.desc(), c.id)
-                .limit(BATCH)
-            ).all()
+            rows = {
+                row.id: row
+                for row in conn.execute(
+                    select(TASKS).where(TASKS.c.id.in_({item.task_id for item in items}))
+                )
+            }
             workers = conn.execute(
                 select(WORKERS.c.url, WORKERS.c.task_types, WORKERS.c.running)
                 .where(
@@ -93,26 +106,39 @@ class SchedulerLoop:
                 )
                 .order_by(WORKERS.c.running)
             ).all()
-        for row in ready:
-            self._start(row, workers, now)
-        return len(ready)
+        seen: set[int] = set()
+        for item in items:
+            row = rows.get(item.task_id)
+            if item.task_id in seen or not _dispatchable(row, now):
+                self.queue.ack([item])  # a duplicate, or a stale item: the task moved on
+                continue
+            seen.add(item.task_id)
+            self._start(row, workers, now, functools.partial(self.queue.ack, [item]))
+        return len(items)
 
-    def _start(self, row: Any, workers: Sequence[Any], now: datetime) -> None:
-        url = row.http_url or next(
-            (w.url for w in workers if row.task_type in (w.task_types or {})), None
-        )
-        if url is None:
+    def _start(
+        self, row: Any, workers: Sequence[Any], now: datetime, done: Callable[[], None]
+    ) -> None:
+        """Start one task; ``done`` acknowledges its queue item, called as soon as the task
+        has left ``init`` (or proved it cannot be started by this node)."""
+        candidates = [row.http_url] if row.http_url else _serving(workers, row.task_type)
+        if not candidates:
             self._postpone(row.id, row.version, now, f"no live worker serves {row.task_type}")
+            done()
             return
+        url = candidates[0]
         try:
             created = self._create(row, url, now)
         except AtLimit as exc:
             self._postpone(row.id, row.version, now, str(exc), wait=WAKE_FALLBACK_SECONDS)
+            done()
             return
         except (ConcurrentUpdate, TransitionRefused):
+            done()
             return  # another node took it, or it was paused or cancelled meanwhile
+        done()
         try:
-            accepted = self.client.create(url, row.task_type, self._body(row, created.attempt))
+            accepted, url, created = self._hand_to_worker(row, candidates, created)
             resources = {*(row.resources or ()), *(accepted.get("resources") or ())}
             tokens = self._prepare(row.id, created, sorted(resources))
             view = self.client.act(url, row.task_type, row.id, "prepare", created.attempt)
@@ -129,6 +155,57 @@ class SchedulerLoop:
             return  # an operator paused or cancelled it while it was being started
         except TaskError as exc:
             self._after_refusal(row, created.attempt, exc, now)
+
+    def _hand_to_worker(
+        self, row: Any, candidates: Sequence[str], created: Applied
+    ) -> tuple[dict[str, Any], str, Applied]:
+        """``create`` on the chosen worker; one that is full or down means the next live
+        worker serving the type, in the same attempt. Returns the worker's answer, its URL
+        and the attempt as last written. A worker that timed out may yet have accepted the
+        attempt: it holds it without running it, since ``prepare`` and ``run`` go only to
+        the worker on record, and the attempt fence refuses whatever it reports."""
+        for index, url in enumerate(candidates):
+            try:
+                return (
+                    self.client.create(url, row.task_type, self._body(row, created.attempt)),
+                    url,
+                    created,
+                )
+            except Unavailable as exc:
+                if index + 1 == len(candidates):
+                    raise
+                created = self._move_attempt(row.id, created, url, candidates[index + 1], exc)
+        raise AssertionError("no candidate worker")  # candidates is never empty
+
+    def _move_attempt(
+        self, task_id: int, created: Applied, old: str, new: str, why: Unavailable
+    ) -> Applied:
+        """Point the attempt at another worker: a version-checked write (an operator's
+        pause or cancel meanwhile wins, raising :class:`ConcurrentUpdate`) with a line in
+        the task's log saying why. A crash right after it leaves a ``create`` on the new
+        worker's name that the Checker reconciles like any other."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            written = conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id == task_id, TASKS.c.version == created.version)
+                .values(worker=new, version=created.version + 1, updated_at=now)
+            )
+            if written.rowcount != 1:
+                raise ConcurrentUpdate(task_id)
+            conn.execute(
+                insert(LOGS).values(
+                    task_id=task_id,
+                    attempt=created.attempt,
+                    level="warning",
+                    message=f"worker {old} unavailable ({why}): attempt moved to {new}",
+                    at=now,
+                )
+            )
+        log.info(
+            "task %s attempt %s moved from %s to %s: %s", task_id, created.attempt, old, new, why
+        )
+        return dataclasses.replace(created, version=created.version + 1)
 
     def _create(self, row: Any, url: str, now: datetime) -> Applied:
         """Record the new attempt; under a type limit, count the started tasks of the type in
@@ -235,3 +312,18 @@ class SchedulerLoop:
                 "notify_token": notify_token(self.secret, row.id),
             },
         }
+
+
+def _serving(workers: Sequence[Any], task_type: str) -> list[str]:
+    """URLs of the live workers that serve ``task_type``, the least busy first."""
+    return [w.url for w in workers if task_type in (w.task_types or {})]
+
+
+def _dispatchable(row: Any, now: datetime) -> bool:
+    """Whether a queue item's task may still be started: in ``init`` with its time come."""
+    return (
+        row is not None
+        and row.state == State.INIT
+        and row.ready_at is not None
+        and row.ready_at <= now
+    )

@@ -62,8 +62,11 @@ class Cluster:
 
 
 @contextmanager
-def cluster(tmp_path: Path, *, capacity: int = 16) -> Iterator[Cluster]:
-    """Node 0 and node 1 share the database; both workers report to node 1."""
+def cluster(
+    tmp_path: Path, *, capacity: int = 16, redis_url: str | None = None
+) -> Iterator[Cluster]:
+    """Node 0 and node 1 share the database (and, given ``redis_url``, the Redis queue);
+    both workers report to node 1."""
     db_url = services.create_mysql_database()
     migrate.upgrade(db_url)
     engine = make_engine(db_url)
@@ -78,6 +81,7 @@ def cluster(tmp_path: Path, *, capacity: int = 16) -> Iterator[Cluster]:
                 "TASK_NODE_NAME": f"node{index}",
                 "TASK_HEARTBEAT_TIMEOUT_SECONDS": "3",
                 "TASK_LEASE_SECONDS": "3",
+                **({"TASK_REDIS_URL": redis_url} if redis_url else {}),
             }
             log_path = tmp_path / f"node{index}.log"
             url = f"http://127.0.0.1:{port}"

@@ -10,7 +10,11 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 
+import pytest
+import redis
+
 from tests.e2e.cluster import cluster
+from tests.processes import wait_until
 
 #: What is submitted, per kind, and how each kind must end.
 MIX = {
@@ -67,8 +71,10 @@ def test_two_nodes_and_two_workers_run_a_few_hundred_mixed_tasks_each_to_its_out
         assert actors == {"node0", "node1"}
 
 
-def test_a_node_killed_mid_dispatch_loses_nothing_and_runs_nothing_twice(tmp_path):
-    with cluster(tmp_path) as site:
+@pytest.mark.parametrize("queue", ["database", "redis"])
+def test_a_node_killed_mid_dispatch_loses_nothing_and_runs_nothing_twice(tmp_path, queue, request):
+    redis_url = request.getfixturevalue("redis_url") if queue == "redis" else None
+    with cluster(tmp_path, redis_url=redis_url) as site:
         # Given a stream of tasks that node 0 is busy dispatching
         expected = {}
         for _ in range(150):
@@ -84,3 +90,37 @@ def test_a_node_killed_mid_dispatch_loses_nothing_and_runs_nothing_twice(tmp_pat
         assert "scheduler:node0" in creators, "node 0 dispatched nothing before it was killed"
         assert site.outcomes() == expected
         site.assert_nothing_twice()
+
+
+def test_with_the_redis_queue_a_flushdb_mid_run_loses_no_task_and_runs_none_twice(
+    tmp_path, redis_url
+):
+    with cluster(tmp_path, redis_url=redis_url) as site:
+        # Given two nodes sharing MariaDB and a Redis queue, and a few hundred mixed tasks
+        expected = {}
+        for index in range(240):
+            kind = list(MIX)[index % len(MIX)]
+            body, outcome = MIX[kind]
+            expected[site.submit(index, kind, body)] = (kind, outcome)
+        # When Redis loses everything while they are being worked off
+        wait_until(lambda: site.unfinished() < 200, 30, what="the run under way")
+        client = redis.Redis.from_url(redis_url)
+        assert client.dbsize() > 0, "the queue was not in Redis"
+        client.flushdb()
+        left = site.unfinished()
+        for index in range(40):
+            kind = list(MIX)[index % len(MIX)]
+            body, outcome = MIX[kind]
+            expected[site.submit(index, kind, body)] = (kind, outcome)
+        # Then every task still ends as its kind must, exactly once, each attempt run once
+        site.wait_all_finished(90)
+        assert left > 0, "everything finished before Redis lost its data"
+        assert site.outcomes() == expected
+        site.assert_nothing_twice()
+        # And the queue was built at start, rebuilt after the loss, and served both nodes
+        assert client.exists("taskscheduler:queue:epoch")
+        client.close()
+        logs = "".join(node.log() for node in site.nodes)
+        assert logs.count("rebuilt from the database") >= 2
+        actors = {r.actor.split(":")[1] for r in site.records() if r.trigger == "create"}
+        assert actors == {"node0", "node1"}

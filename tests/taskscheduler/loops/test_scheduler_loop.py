@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
+
+from sqlalchemy import insert, select
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.loops.checker import CheckerLoop
-from taskscheduler.loops.scheduler import SchedulerLoop
+from taskscheduler.loops.dispatcher import DispatcherLoop
+from taskscheduler.loops.scheduler import WORKERS, SchedulerLoop
+from taskscheduler.queue.redis import RedisQueue
 from taskscheduler.registry import Registry
-from tests.processes import call, free_port
+from tests.processes import call, free_port, wait_until
 from tests.taskscheduler.loops.conftest import SECRET, Node
 
 
@@ -106,3 +111,73 @@ def test_an_unreachable_pinned_worker_postpones_the_task_with_doubling_waits(nod
     assert (row.state, row.attempt) == ("postpose", 2)
     assert (first_wait, second_wait) == (timedelta(seconds=1), timedelta(seconds=2))
     assert node.triggers(task["task_id"]).count("create") == 2
+
+
+def add_dead_worker(node: Node, task_type: str) -> str:
+    """A registered worker with a fresh heartbeat and nothing running, so it is picked first,
+    that no longer listens: a machine that died a moment ago."""
+    url = f"http://127.0.0.1:{free_port()}"
+    with node.engine.begin() as conn:
+        conn.execute(
+            insert(WORKERS).values(
+                url=url, name="dead-worker", task_types={task_type: {}}, capacity=8, running=0
+            )
+        )
+    return url
+
+
+def test_a_worker_that_cannot_be_reached_means_the_next_one_in_the_same_attempt(node, worker):
+    # Given the real worker busy with one task, and an idle-looking worker that is down
+    busy = node.submit("sleep", {"params": {"seconds": 60}})
+    scheduler(node).tick(utcnow())
+    assert node.task(busy["task_id"]).state == "running"
+    wait_until(lambda: running_on(node, worker.url) == 1, 10, what="worker reports running")
+    dead = add_dead_worker(node, "noop")
+    task = node.submit("noop")
+    # When the scheduler starts the new task
+    scheduler(node).tick(utcnow())
+    # Then it runs on the live worker in its first attempt, the move on record
+    row = node.task(task["task_id"])
+    assert (row.worker, row.attempt) == (worker.url, 1)
+    assert row.state in ("running", "success", "finish")
+    assert node.triggers(task["task_id"])[:4] == ["submit", "create", "prepare", "run"]
+    assert node.records(task["task_id"])[1].reason == f"to {dead}"
+    logs = call("GET", f"{node.base}/v1/tasks/{task['task_id']}/logs")
+    moves = [line for line in logs["items"] if "moved to" in line["message"]]
+    assert [(line["attempt"], line["level"]) for line in moves] == [(1, "warning")]
+    assert moves[0]["message"].startswith(f"worker {dead} unavailable")
+    assert moves[0]["message"].endswith(f"attempt moved to {worker.url}")
+
+
+def running_on(node: Node, url: str) -> int:
+    with node.engine.connect() as conn:
+        return int(conn.execute(select(WORKERS.c.running).where(WORKERS.c.url == url)).scalar())
+
+
+def test_with_the_redis_queue_ready_tasks_start_by_level_and_stale_items_are_dropped(
+    node, worker, redis_url
+):
+    # Given the Redis queue, fed by the Dispatcher with three tasks, one cancelled since
+    queue = RedisQueue.from_url(redis_url, consumer="n1", redeliver_after_seconds=0.2)
+    low, cancelled = node.submit("noop"), node.submit("noop")
+    high = node.submit("noop", {"create_info": {"important_level": 9}})
+    assert DispatcherLoop(node.engine, queue).tick(utcnow()) == 3
+    call("PUT", f"{node.base}/v1/task/noop?task_id={cancelled['task_id']}&action=cancel")
+    loop = SchedulerLoop(
+        node.engine, node.client, secret=SECRET, node="n1", worker_timeout=30, queue=queue
+    )
+    # When the scheduler makes a pass
+    assert loop.tick(utcnow()) == 3
+    # Then the higher level was created first, the cancelled task left alone
+    created = sorted(
+        (record.id, task["task_id"])
+        for task in (low, high, cancelled)
+        for record in node.records(task["task_id"])
+        if record.trigger == "create"
+    )
+    assert [task_id for _, task_id in created] == [high["task_id"], low["task_id"]]
+    assert node.task(cancelled["task_id"]).outcome == "cancelled"
+    # And every item was acknowledged: nothing comes back, even after the redelivery timeout
+    time.sleep(0.3)
+    assert queue.take(10, utcnow()) == []
+    assert DispatcherLoop(node.engine, queue).tick(utcnow()) == 0
