@@ -167,9 +167,9 @@ def test_two_consumers_racing_start_every_task_exactly_once(line):
     assert Counter(started) == Counter(tasks)
 
 
+@pytest.mark.parametrize("line", ["redis"], indirect=True)  # the one exclusive backend
 def test_an_exclusive_queue_never_hands_one_item_to_two_consumers(line):
-    if not line.consumer("a").exclusive:
-        pytest.skip("the database queue is not exclusive: the claim picks one consumer")
+    assert line.consumer("a").exclusive
     # Given ten waiting tasks
     tasks = [line.submit() for _ in range(10)]
     line.feed()
