@@ -69,6 +69,33 @@ class Applied:
     attempt: int
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A task's guard columns as the caller knows them (``apply_trigger(seen=...)``)."""
+
+    state: str
+    paused_from: str | None
+    retry_count: int
+    max_retry: int
+    version: int
+    attempt: int
+    task_type: str
+
+    @classmethod
+    def after(cls, row: Any, applied: Applied) -> Seen:
+        """The task as ``applied`` left it (``row``: as read before; retry_count unchanged)."""
+        move = applied.move
+        return cls(
+            move.to_state.value,
+            move.paused_from.value if move.paused_from else None,
+            row.retry_count,
+            row.max_retry,
+            applied.version,
+            applied.attempt,
+            row.task_type,
+        )
+
+
 def apply_trigger(
     conn: Connection,
     task_id: int,

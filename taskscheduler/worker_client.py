@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskworker.client import SignedClient
+from taskworker.client import SignedClient, error_for
 from taskworker.contract import Action, TaskView
-from taskworker.errors import Unavailable
+from taskworker.errors import NotFound, TaskError, Unavailable
 
 #: A worker's prepare runs the plugin's checks within the request; allow it that long.
 PREPARE_TIMEOUT_SECONDS = 60.0
@@ -23,6 +23,8 @@ class WorkerClient:
         self._secret = secret
         self._name = node_name
         self._clients: dict[str, SignedClient] = {}
+        #: Workers that answered 404 for ``/v1/batch``: they get their calls one by one.
+        self._unbatched: set[str] = set()
 
     def _client(self, url: str) -> SignedClient:
         if not self._secret:
@@ -49,6 +51,41 @@ class WorkerClient:
         )
         return dict(reply.json(dict)) if reply.data else {}
 
+    def batch(self, url: str, calls: list[dict[str, Any]]) -> list[dict[str, Any] | TaskError]:
+        """Many contract calls (``{"call": "create", ...}`` / ``{"call": "act", ...}``, see
+        :class:`taskworker.contract.CallBatch`) in one request: per call its answer, or the
+        error it was answered with. A worker without ``/v1/batch`` gets them one by one; a
+        request that fails as a whole is that error for every call."""
+        if url not in self._unbatched:
+            timeout = PREPARE_TIMEOUT_SECONDS if _prepares(calls) else None
+            try:
+                reply = self._client(url).request(
+                    "POST", "/v1/batch", body={"calls": calls}, timeout=timeout
+                )
+            except NotFound:
+                self._unbatched.add(url)  # a worker that speaks only the per-task calls
+            except TaskError as exc:
+                return [exc] * len(calls)
+            else:
+                results = reply.json(dict[str, list[dict[str, Any]]])["results"]
+                return [
+                    dict(r["body"] or {})
+                    if r["status"] < 400
+                    else error_for(r["status"], r["body"])
+                    for r in results
+                ]
+        return [self._one(url, call) for call in calls]
+
+    def _one(self, url: str, call: dict[str, Any]) -> dict[str, Any] | TaskError:
+        try:
+            if call["call"] == "create":
+                return self.create(url, call["task_type"], call["body"])
+            return self.act(
+                url, call["task_type"], call["task_id"], call["action"], call["attempt"]
+            )
+        except TaskError as exc:
+            return exc
+
     def status(self, url: str, task_type: str, task_id: int, attempt: int) -> dict[str, Any]:
         reply = self._client(url).request(
             "GET",
@@ -69,6 +106,10 @@ class WorkerClient:
             query={"task_id": task.task_id, "action": "summary", "attempt": task.attempt},
         )
         return reply.json(dict)
+
+
+def _prepares(calls: list[dict[str, Any]]) -> bool:
+    return any(call.get("action") == Action.PREPARE for call in calls)
 
 
 def _url(task: TaskView) -> str:

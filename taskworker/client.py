@@ -150,13 +150,25 @@ def _error(reply: Reply) -> TaskError:
         body = msgspec.json.decode(reply.data, type=_ErrorBody)
     except msgspec.MsgspecError:
         body = _ErrorBody(description=reply.data[:200].decode(errors="replace"))
-    text = body.description or body.title or f"HTTP {reply.status}"
-    status = reply.status
+    return _error_of(reply.status, body, reply.headers.get("Retry-After", "1"))
+
+
+def error_for(status: int, body: Any) -> TaskError:
+    """The error an answer with ``status`` and the JSON ``body`` stands for (a call of a
+    batch is answered that way, within a 200)."""
+    try:
+        shaped = msgspec.convert(body, _ErrorBody)
+    except msgspec.MsgspecError:
+        shaped = _ErrorBody(description=str(body)[:200])
+    return _error_of(status, shaped, "1")
+
+
+def _error_of(status: int, body: _ErrorBody, retry_after: str) -> TaskError:
+    text = body.description or body.title or f"HTTP {status}"
     if status == 400:
         return InvalidInput(body.field or "body", text.removeprefix(f"{body.field}: "))
     if status == 503:
-        after = reply.headers.get("Retry-After", "1")
-        return Unavailable(text, int(after) if after.isdigit() else 1)
+        return Unavailable(text, int(retry_after) if retry_after.isdigit() else 1)
     simple: dict[int, type[TaskError]] = {
         401: Unauthorized,
         403: Forbidden,

@@ -28,9 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -39,13 +38,14 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from taskscheduler import finish
 from taskscheduler.db.models import WorkerNode, utcnow
 from taskscheduler.leases import LEASES
-from taskscheduler.lifecycle import RECORDS, TASKS, Applied, apply_trigger, transition
+from taskscheduler.lifecycle import RECORDS, TASKS, Applied, Seen, apply_trigger, transition
 from taskscheduler.queue import Queue
 from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.settle import settle
 from taskscheduler.task_queries import LOGS
 from taskscheduler.tokens import notify_token
 from taskscheduler.worker_client import WorkerClient
+from taskworker.contract import Action
 from taskworker.errors import ConcurrentUpdate, TaskError, TransitionRefused, Unavailable
 from taskworker.states import State, Trigger
 
@@ -61,8 +61,16 @@ MAX_POSTPONE_SECONDS = 60.0
 WAKE_FALLBACK_SECONDS = 60.0
 
 
-class AtLimit(Exception):
-    """The task's type has as many tasks started as its limit allows."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Start:
+    """A task being started: as read, the workers that may take it, the one on record, and
+    its attempt as last written (with the locks taken, once prepared)."""
+
+    row: Any
+    candidates: list[str]
+    url: str
+    created: Applied
+    locks: str | None = None
 
 
 class SchedulerLoop:
@@ -106,55 +114,176 @@ class SchedulerLoop:
                 )
                 .order_by(WORKERS.c.running)
             ).all()
-        seen: set[int] = set()
+        ready: dict[int, tuple[Any, list[str]]] = {}
         for item in items:
             row = rows.get(item.task_id)
-            if item.task_id in seen or not _dispatchable(row, now):
-                self.queue.ack([item])  # a duplicate, or a stale item: the task moved on
-                continue
-            seen.add(item.task_id)
-            self._start(row, workers, now, functools.partial(self.queue.ack, [item]))
+            if row is None or row.id in ready or not _dispatchable(row, now):
+                continue  # a duplicate, or a stale item: the task moved on
+            candidates = [row.http_url] if row.http_url else _serving(workers, row.task_type)
+            if candidates:
+                ready[row.id] = (row, candidates)
+            else:
+                self._postpone(row.id, row.version, now, f"no live worker serves {row.task_type}")
+        started = self._create_all(list(ready.values()), now)
+        # every item has been dealt with: its task left init, or cannot be started now
+        self.queue.ack(items)
+        by_worker: dict[str, list[Start]] = {}
+        for start in started:
+            by_worker.setdefault(start.url, []).append(start)
+        for url, group in by_worker.items():
+            self._start_on(url, group, now)
         return len(items)
 
-    def _start(
-        self, row: Any, workers: Sequence[Any], now: datetime, done: Callable[[], None]
+    def _create_all(self, ready: list[tuple[Any, list[str]]], now: datetime) -> list[Start]:
+        """Record a new attempt for each task in one transaction (one commit for the batch).
+
+        Under a type limit the started tasks of the type are counted in the same
+        transaction, serialised per type by a row lock so two nodes cannot both take the
+        last slot. A task another node took, or an operator paused or cancelled meanwhile,
+        is skipped: its version-checked write changed nothing."""
+        started: list[Start] = []
+        at_limit: list[tuple[Any, str]] = []
+        with self.engine.begin() as conn:
+            for row, candidates in ready:
+                limit = self.limits.get(row.task_type)
+                if limit is not None and self._started(conn, row.task_type) >= limit:
+                    at_limit.append((row, f"{row.task_type} has {limit} tasks started, its limit"))
+                    continue
+                url = candidates[0]
+                with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
+                    created = apply_trigger(
+                        conn,
+                        row.id,
+                        Trigger.CREATE,
+                        actor=self.actor,
+                        expect_version=row.version,
+                        changes={"worker": url},
+                        reason=f"to {url}",
+                        now=now,
+                        seen=row,
+                    )
+                    started.append(Start(row, candidates, url, created))
+        for row, why in at_limit:
+            self._postpone(row.id, row.version, now, why, wait=WAKE_FALLBACK_SECONDS)
+        return started
+
+    def _start_on(self, url: str, group: list[Start], now: datetime) -> None:
+        """Create, prepare and start a group of tasks on one worker: one request per step
+        for the whole group (``/v1/batch``) and one commit per step between them."""
+        calls = [
+            {
+                "call": "create",
+                "task_type": s.row.task_type,
+                "body": self._body(s.row, s.created.attempt),
+            }
+            for s in group
+        ]
+        accepted = []
+        for start, answer in zip(group, self.client.batch(url, calls), strict=True):
+            if isinstance(answer, Unavailable) and len(start.candidates) > 1:
+                self._start_alone(start, answer, now)  # the next worker, for this one task
+            elif isinstance(answer, TaskError):
+                self._after_refusal(start.row, start.created.attempt, answer, now)
+            else:
+                accepted.append((start, answer))
+        self._prepare_and_run(url, accepted, now)
+
+    def _prepare_and_run(
+        self, url: str, accepted: list[tuple[Start, dict[str, Any]]], now: datetime
     ) -> None:
-        """Start one task; ``done`` acknowledges its queue item, called as soon as the task
-        has left ``init`` (or proved it cannot be started by this node)."""
-        candidates = [row.http_url] if row.http_url else _serving(workers, row.task_type)
-        if not candidates:
-            self._postpone(row.id, row.version, now, f"no live worker serves {row.task_type}")
-            done()
-            return
-        url = candidates[0]
-        try:
-            created = self._create(row, url, now)
-        except AtLimit as exc:
-            self._postpone(row.id, row.version, now, str(exc), wait=WAKE_FALLBACK_SECONDS)
-            done()
-            return
-        except (ConcurrentUpdate, TransitionRefused):
-            done()
-            return  # another node took it, or it was paused or cancelled meanwhile
-        done()
-        try:
-            accepted, url, created = self._hand_to_worker(row, candidates, created)
-            resources = {*(row.resources or ()), *(accepted.get("resources") or ())}
-            tokens = self._prepare(row.id, created, sorted(resources))
-            view = self.client.act(url, row.task_type, row.id, "prepare", created.attempt)
-            if view.get("task_status") == State.FAIL:
-                self._settle_failure(row.id, view.get("error"), "prepare failed")
-                return
-            transition(self.engine, row.id, Trigger.RUN, actor=self.actor, reason=tokens)
-            self.client.act(url, row.task_type, row.id, "running", created.attempt)
-        except finish.ResourceBusy as busy:
+        """The steps after the worker accepted the tasks: locks and ``prepare``, the plugins'
+        checks, ``run``; one commit and one request per step for the whole group."""
+        prepared = self._prepare_all(accepted, now)
+        answers = self.client.batch(url, [_act(s, Action.PREPARE) for s in prepared])
+        checked = []
+        for start, answer in zip(prepared, answers, strict=True):
+            if isinstance(answer, TaskError):
+                self._after_refusal(start.row, start.created.attempt, answer, now)
+            elif answer.get("task_status") == State.FAIL:
+                self._settle_failure(start.row.id, answer.get("error"), "prepare failed")
+            else:
+                checked.append(start)
+        running = self._run_all(checked)
+        answers = self.client.batch(url, [_act(s, Action.RUNNING) for s in running])
+        for start, answer in zip(running, answers, strict=True):
+            if isinstance(answer, TaskError):
+                self._after_refusal(start.row, start.created.attempt, answer, now)
+
+    def _prepare_all(
+        self, accepted: list[tuple[Start, dict[str, Any]]], now: datetime
+    ) -> list[Start]:
+        """Take each task's resource locks and record ``prepare``, in one transaction: for
+        each task both or neither (a savepoint undoes the locks of a task that found one
+        held), so the state is validated again with the locks held."""
+        prepared: list[Start] = []
+        busy: list[tuple[Start, finish.ResourceBusy]] = []
+        with self.engine.begin() as conn:
+            for start, answer in accepted:
+                resources = sorted({*(start.row.resources or ()), *(answer.get("resources") or ())})
+                try:
+                    with conn.begin_nested() if resources else contextlib.nullcontext():
+                        tokens = finish.take_resources(conn, start.row.id, resources, utcnow())
+                        applied = apply_trigger(
+                            conn,
+                            start.row.id,
+                            Trigger.PREPARE,
+                            actor=self.actor,
+                            expect_version=start.created.version,
+                            seen=Seen.after(start.row, start.created),
+                        )
+                except finish.ResourceBusy as held:
+                    busy.append((start, held))
+                except (ConcurrentUpdate, TransitionRefused):
+                    pass  # an operator paused or cancelled it while it was being started
+                else:
+                    prepared.append(
+                        dataclasses.replace(start, created=applied, locks=_locks(tokens))
+                    )
+        for start, exc in busy:
             with contextlib.suppress(TaskError):
-                self.client.act(url, row.task_type, row.id, "cancel", created.attempt)
-            self._postpone(row.id, created.version, now, str(busy), wait=WAKE_FALLBACK_SECONDS)
+                self.client.act(
+                    start.url, start.row.task_type, start.row.id, "cancel", start.created.attempt
+                )
+            self._postpone(
+                start.row.id, start.created.version, now, str(exc), wait=WAKE_FALLBACK_SECONDS
+            )
+        return prepared
+
+    def _run_all(self, checked: list[Start]) -> list[Start]:
+        """Record ``run`` for every task whose prepare passed, in one transaction."""
+        running: list[Start] = []
+        with self.engine.begin() as conn:
+            for start in checked:
+                with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
+                    apply_trigger(
+                        conn,
+                        start.row.id,
+                        Trigger.RUN,
+                        actor=self.actor,
+                        reason=start.locks,
+                        expect_version=start.created.version,
+                        seen=Seen.after(start.row, start.created),
+                    )
+                    running.append(start)
+        return running
+
+    def _start_alone(self, start: Start, refusal: Unavailable, now: datetime) -> None:
+        """The worker on record was full or down for this task: hand it to the next live
+        worker serving the type, and start it there."""
+        row = start.row
+        try:
+            moved = self._move_attempt(
+                row.id, start.created, start.url, start.candidates[1], refusal
+            )
+            accepted, url, created = self._hand_to_worker(row, start.candidates[1:], moved)
         except (ConcurrentUpdate, TransitionRefused):
             return  # an operator paused or cancelled it while it was being started
         except TaskError as exc:
-            self._after_refusal(row, created.attempt, exc, now)
+            self._after_refusal(row, start.created.attempt, exc, now)
+            return
+        self._prepare_and_run(
+            url, [(dataclasses.replace(start, url=url, created=created), accepted)], now
+        )
 
     def _hand_to_worker(
         self, row: Any, candidates: Sequence[str], created: Applied
@@ -207,25 +336,6 @@ class SchedulerLoop:
         )
         return dataclasses.replace(created, version=created.version + 1)
 
-    def _create(self, row: Any, url: str, now: datetime) -> Applied:
-        """Record the new attempt; under a type limit, count the started tasks of the type in
-        the same transaction, serialised per type by a row lock so two nodes cannot both
-        take the last slot."""
-        with self.engine.begin() as conn:
-            limit = self.limits.get(row.task_type)
-            if limit is not None and self._started(conn, row.task_type) >= limit:
-                raise AtLimit(f"{row.task_type} has {limit} tasks started, its limit")
-            return apply_trigger(
-                conn,
-                row.id,
-                Trigger.CREATE,
-                actor=self.actor,
-                expect_version=row.version,
-                changes={"worker": url},
-                reason=f"to {url}",
-                now=now,
-            )
-
     def _started(self, conn: Connection, task_type: str) -> int:
         name = f"limit:{task_type}"
         ignore = "OR IGNORE" if conn.dialect.name == "sqlite" else "IGNORE"
@@ -237,17 +347,6 @@ class SchedulerLoop:
                 select(func.count()).where(c.task_type == task_type, c.state.in_(finish.WORKING))
             ).scalar_one()
         )
-
-    def _prepare(self, task_id: int, created: Applied, resources: list[str]) -> str | None:
-        """Take the locks and record ``prepare`` in one transaction: both or neither."""
-        with self.engine.begin() as conn:
-            tokens = finish.take_resources(conn, task_id, resources, utcnow())
-            apply_trigger(
-                conn, task_id, Trigger.PREPARE, actor=self.actor, expect_version=created.version
-            )
-        if not tokens:
-            return None
-        return "locks " + ", ".join(f"{name}#{token}" for name, token in tokens.items())
 
     def _after_refusal(self, row: Any, attempt: int, exc: TaskError, now: datetime) -> None:
         """The worker was full, unreachable or said no: postpone, or fail a started run."""
@@ -312,6 +411,23 @@ class SchedulerLoop:
                 "notify_token": notify_token(self.secret, row.id),
             },
         }
+
+
+def _act(start: Start, action: Action) -> dict[str, Any]:
+    return {
+        "call": "act",
+        "task_type": start.row.task_type,
+        "task_id": start.row.id,
+        "attempt": start.created.attempt,
+        "action": action,
+    }
+
+
+def _locks(tokens: dict[str, int]) -> str | None:
+    """The locks taken, with their fencing tokens, for the ``run`` record's reason."""
+    if not tokens:
+        return None
+    return "locks " + ", ".join(f"{name}#{token}" for name, token in tokens.items())
 
 
 def _serving(workers: Sequence[Any], task_type: str) -> list[str]:
