@@ -19,7 +19,7 @@ The ``callback_url`` is an HTTP call and never runs inside a transaction: the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import cast
 
@@ -71,17 +71,43 @@ def take_resources(
     return tokens
 
 
-def after_move(conn: Connection, task_id: int, move: Move, task_type: str, now: datetime) -> None:
-    """Release and wake what ``move`` frees (see the module docstring)."""
+#: Types with a concurrency limit somewhere in this process (the loops, or the API that
+#: applies reports): only their tasks' ends wake the tasks waiting for a slot. Filled by
+#: :func:`wake_on_end`; a type left in it needlessly costs one UPDATE per end, nothing else.
+_LIMITED: set[str] = set()
+
+
+def wake_on_end(task_types: Iterable[str]) -> None:
+    """Have the end of a task of these types wake the tasks postponed for a slot of it."""
+    _LIMITED.update(task_types)
+
+
+def after_move(
+    conn: Connection,
+    task_id: int,
+    move: Move,
+    *,
+    task_type: str,
+    resources: Sequence[str] | None,
+    now: datetime,
+) -> None:
+    """Release and wake what ``move`` frees (see the module docstring).
+
+    ``resources`` are the task's stored resources: the prepare move stores every name it
+    locks there, so a task with none holds no lock and costs no query here.
+    """
     if move.to_state not in IDLE:
         return
-    freed = {name.removeprefix(RESOURCE_PREFIX) for name in leases.release(conn, holder(task_id))}
-    if freed:
-        waiting = conn.execute(
-            select(_c.id, _c.resources).where(_c.state == State.POSTPOSE, _c.id != task_id)
-        ).all()
-        _wake(conn, [row.id for row in waiting if freed & set(row.resources or ())], now)
-    if move.to_state == State.FINISH or move.trigger == Trigger.RETRY:
+    if resources:
+        released = leases.release(conn, holder(task_id))
+        freed = {name.removeprefix(RESOURCE_PREFIX) for name in released}
+        if freed:
+            waiting = conn.execute(
+                select(_c.id, _c.resources).where(_c.state == State.POSTPOSE, _c.id != task_id)
+            ).all()
+            _wake(conn, [row.id for row in waiting if freed & set(row.resources or ())], now)
+    ended = move.to_state == State.FINISH or move.trigger == Trigger.RETRY
+    if ended and task_type in _LIMITED:
         conn.execute(
             update(TASKS)
             .where(_c.state == State.POSTPOSE, _c.task_type == task_type, _c.ready_at > now)

@@ -39,9 +39,18 @@ TASKS = cast(Table, Task.__table__)
 RECORDS = cast(Table, TransitionRecord.__table__)
 _c = TASKS.c
 
-#: Columns every decision reads.
-_GUARD_COLUMNS = (_c.id, _c.state, _c.paused_from, _c.retry_count, _c.max_retry, _c.version)
-_GUARD = select(*_GUARD_COLUMNS, _c.attempt, _c.task_type)
+#: What every decision reads of a task (and what a ``seen`` row must carry).
+GUARD = select(
+    _c.id,
+    _c.state,
+    _c.paused_from,
+    _c.retry_count,
+    _c.max_retry,
+    _c.version,
+    _c.attempt,
+    _c.task_type,
+    _c.resources,
+)
 
 
 def _side_effects(move: Move, now: datetime) -> dict[str, Any]:
@@ -80,10 +89,12 @@ class Seen:
     version: int
     attempt: int
     task_type: str
+    resources: list[str] | None
 
     @classmethod
-    def after(cls, row: Any, applied: Applied) -> Seen:
-        """The task as ``applied`` left it (``row``: as read before; retry_count unchanged)."""
+    def after(cls, row: Any, applied: Applied, resources: list[str] | None = None) -> Seen:
+        """The task as ``applied`` left it (``row``: as read before; retry_count unchanged;
+        ``resources`` when the move stored new ones)."""
         move = applied.move
         return cls(
             move.to_state.value,
@@ -93,6 +104,7 @@ class Seen:
             applied.version,
             applied.attempt,
             row.task_type,
+            row.resources if resources is None else resources,
         )
 
 
@@ -108,6 +120,7 @@ def apply_trigger(
     changes: Mapping[str, Any] | None = None,
     now: datetime | None = None,
     seen: Any = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> Applied:
     """Apply ``trigger`` to task ``task_id`` inside ``conn``'s transaction (caller commits).
 
@@ -119,8 +132,12 @@ def apply_trigger(
     state, paused_from, retry_count, max_retry, version, attempt, task_type); the move is
     then decided from it without reading the row again — a round trip less on the hot path,
     and just as safe, because the write is conditional on ``seen.version``.
+
+    ``records``, when given, collects the transition record instead of inserting it, so a
+    caller moving many tasks writes all their records in one statement
+    (:func:`write_records`) before its commit.
     """
-    row = seen if seen is not None else conn.execute(_GUARD.where(_c.id == task_id)).one_or_none()
+    row = seen if seen is not None else conn.execute(GUARD.where(_c.id == task_id)).one_or_none()
     if row is None:
         raise NotFound("task", task_id)
     version = row.version if expect_version is None else expect_version
@@ -152,13 +169,24 @@ def apply_trigger(
     if written.rowcount != 1:
         raise ConcurrentUpdate(task_id)
     attempt = row.attempt + 1 if move.trigger is Trigger.CREATE else row.attempt
-    _record(conn, task_id, move, actor=actor, reason=reason, attempt=attempt, when=when)
-    finish.after_move(conn, task_id, move, row.task_type, when)
+    record = _record(task_id, move, actor=actor, reason=reason, attempt=attempt, when=when)
+    if records is None:
+        conn.execute(insert(RECORDS).values(record))
+    else:
+        records.append(record)
+    resources = (changes or {}).get("resources", row.resources)
+    finish.after_move(conn, task_id, move, task_type=row.task_type, resources=resources, now=when)
     return Applied(task_id, move, version + 1, attempt)
 
 
+def write_records(conn: Connection, records: list[dict[str, Any]]) -> None:
+    """Insert the records collected by ``apply_trigger(records=...)``, in one statement."""
+    if records:
+        conn.execute(insert(RECORDS), records)
+        records.clear()
+
+
 def _record(
-    conn: Connection,
     task_id: int,
     move: Move,
     *,
@@ -166,21 +194,19 @@ def _record(
     reason: str | None,
     attempt: int,
     when: datetime,
-) -> None:
-    """Append the transition record of ``move`` (the caller's transaction commits it)."""
-    conn.execute(
-        insert(RECORDS).values(
-            task_id=task_id,
-            trigger=move.trigger.value,
-            from_state=move.from_state.value,
-            to_state=move.to_state.value,
-            outcome=move.outcome.value if move.outcome else None,
-            actor=actor,
-            reason=reason[:1024] if reason else None,
-            attempt=attempt,
-            at=when,
-        )
-    )
+) -> dict[str, Any]:
+    """The transition record of ``move`` (committed with the move by the caller)."""
+    return {
+        "task_id": task_id,
+        "trigger": move.trigger.value,
+        "from_state": move.from_state.value,
+        "to_state": move.to_state.value,
+        "outcome": move.outcome.value if move.outcome else None,
+        "actor": actor,
+        "reason": reason[:1024] if reason else None,
+        "attempt": attempt,
+        "at": when,
+    }
 
 
 def transition(engine: Engine, task_id: int, trigger: str, **kwargs: Any) -> Applied:
@@ -209,5 +235,6 @@ def insert_task(
     inserted = conn.execute(insert(TASKS).values(row)).inserted_primary_key
     assert inserted is not None
     task_id = int(inserted[0])
-    _record(conn, task_id, move, actor=actor, reason=reason, attempt=0, when=when)
+    record = _record(task_id, move, actor=actor, reason=reason, attempt=0, when=when)
+    conn.execute(insert(RECORDS).values(record))
     return task_id

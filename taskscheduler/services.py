@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
+from taskscheduler import finish
 from taskscheduler.db.engine import make_engine
 from taskscheduler.metrics import Metrics
 from taskscheduler.registry import Registry
@@ -78,6 +79,7 @@ class Services:
     ) -> Services:
         """Wire a node; ``engine`` lets a caller share a pool it already has."""
         eng = engine or make_engine(settings.db_url)
+        finish.wake_on_end(settings.limits)  # the reports of these types' ends free a slot
         metrics = Metrics(multiprocess_dir)
         registry = Registry(eng)
         reach = commands or NoWorkerClient()

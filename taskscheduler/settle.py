@@ -19,10 +19,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import TASKS, Applied, apply_trigger
+from taskscheduler.lifecycle import GUARD, TASKS, Applied, Seen, apply_trigger
 from taskworker.errors import NotFound
 from taskworker.states import Outcome, State, Trigger
 
@@ -63,12 +63,18 @@ def settle(
     failure_outcome: Outcome = Outcome.FAILED,
     reason: str | None = None,
     now: datetime | None = None,
+    seen: Any = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[Applied]:
-    """Apply :func:`plan` to a stored task inside ``conn``'s transaction (caller commits)."""
-    c = TASKS.c
-    row = conn.execute(
-        select(c.state, c.retry_count, c.max_retry).where(c.id == task_id)
-    ).one_or_none()
+    """Apply :func:`plan` to a stored task inside ``conn``'s transaction (caller commits).
+
+    ``seen`` (the task's guard row as the caller read it) and ``records`` are passed on to
+    :func:`~taskscheduler.lifecycle.apply_trigger`: the moves are then decided without
+    reading the row again, and their records written by the caller in one statement.
+    """
+    row = (
+        seen if seen is not None else conn.execute(GUARD.where(TASKS.c.id == task_id)).one_or_none()
+    )
     if row is None:
         raise NotFound("task", task_id)
     when = now or utcnow()
@@ -80,7 +86,7 @@ def settle(
         failure_outcome=failure_outcome,
     )
     outcome_columns = {"result": result, "error": None if success else error}
-    applied = []
+    applied: list[Applied] = []
     for index, (trigger, outcome) in enumerate(steps):
         changes: dict[str, Any] = outcome_columns if index == 0 else {}
         if trigger is Trigger.RETRY:
@@ -95,6 +101,9 @@ def settle(
                 outcome=outcome,
                 changes=changes,
                 now=when,
+                seen=row,
+                records=records,
             )
         )
+        row = Seen.after(row, applied[-1])
     return applied

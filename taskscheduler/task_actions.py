@@ -210,9 +210,17 @@ def record_progress(conn: Connection, task_id: int, report: ProgressBody) -> Non
 
 
 def notify(
-    conn: Connection, task_id: int, report: NotifyBody, *, actor: str, reason: str | None = None
+    conn: Connection,
+    task_id: int,
+    report: NotifyBody,
+    *,
+    actor: str,
+    reason: str | None = None,
+    seen: Any = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> list[Applied]:
-    """An attempt's end as reported, settled in ``conn``'s transaction."""
+    """An attempt's end as reported, settled in ``conn``'s transaction (``seen`` and
+    ``records``: see :func:`~taskscheduler.settle.settle`)."""
     return settle(
         conn,
         task_id,
@@ -222,6 +230,8 @@ def notify(
         error=report.error,
         retryable=_retryable(report.error),
         reason=reason,
+        seen=seen,
+        records=records,
     )
 
 

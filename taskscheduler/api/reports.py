@@ -22,12 +22,12 @@ from itertools import groupby
 from typing import Any
 
 import falcon
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, insert
 
 from taskscheduler.api.auth import WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import TASKS
+from taskscheduler.lifecycle import GUARD, TASKS, write_records
 from taskscheduler.services import Services
 from taskscheduler.task_actions import notify, record_progress, touch
 from taskscheduler.task_queries import LOGS
@@ -63,16 +63,18 @@ class Reports(Guarded):
     def _apply(self, reports: list[Report], actor: str) -> list[ReportResult]:
         results: list[ReportResult] = []
         moved: list[str] = []
+        records: list[dict[str, Any]] = []
         try:
             with self._services.engine.begin() as conn:
                 tasks = _tasks(conn, reports)
                 for _, group in groupby(reports, key=_log_group):
                     items = list(group)
                     try:
-                        status = _apply_group(conn, tasks, items, actor, moved)
+                        status = _apply_group(conn, tasks, items, actor, moved, records)
                     except TaskError as exc:
                         status = ReportResult(exc.http_status, exc.title, exc.message)
                     results.extend([status] * len(items))
+                write_records(conn, records)
         except Exception as exc:  # the database failed: nothing of the batch is committed
             log.warning("reports left unapplied: %s", exc)
             unapplied = ReportResult(503, "Service unavailable", "not applied; send it again")
@@ -82,18 +84,19 @@ class Reports(Guarded):
 
 
 def _tasks(conn: Connection, reports: list[Report]) -> dict[int, Any]:
-    """The batch's tasks, in one query: their type and current attempt."""
+    """The batch's tasks, in one query: their type, current attempt and what a move is
+    decided from (a result's moves are then decided without reading the row again)."""
     ids = {item.task_id for item in reports}
-    query = select(_c.id, _c.task_type, _c.attempt).where(_c.id.in_(ids))
-    return {row.id: row for row in conn.execute(query)}
+    return {row.id: row for row in conn.execute(GUARD.where(_c.id.in_(ids)))}
 
 
-def _apply_group(
+def _apply_group(  # noqa: PLR0917 — the batch's shared state, passed along
     conn: Connection,
     tasks: dict[int, Any],
     items: list[Report],
     actor: str,
     moved: list[str],
+    records: list[dict[str, Any]],
 ) -> ReportResult:
     first = items[0]
     task = tasks.get(first.task_id)
@@ -119,7 +122,8 @@ def _apply_group(
         record_progress(conn, first.task_id, ProgressBody(first.percent, first.message))
     elif isinstance(first, NotifyReport):
         body = NotifyBody(first.success, first.result, first.error)
-        moved.extend(a.move.trigger.value for a in notify(conn, first.task_id, body, actor=actor))
+        applied = notify(conn, first.task_id, body, actor=actor, seen=task, records=records)
+        moved.extend(a.move.trigger.value for a in applied)
     else:
         touch(conn, first.task_id, Action.HEARTBEAT)
     return ReportResult(200)

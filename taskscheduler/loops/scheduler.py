@@ -38,7 +38,15 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from taskscheduler import finish
 from taskscheduler.db.models import WorkerNode, utcnow
 from taskscheduler.leases import LEASES
-from taskscheduler.lifecycle import RECORDS, TASKS, Applied, Seen, apply_trigger, transition
+from taskscheduler.lifecycle import (
+    RECORDS,
+    TASKS,
+    Applied,
+    Seen,
+    apply_trigger,
+    transition,
+    write_records,
+)
 from taskscheduler.queue import Queue
 from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.settle import settle
@@ -93,6 +101,7 @@ class SchedulerLoop:
         self.actor = f"scheduler:{node}"
         self.worker_timeout = timedelta(seconds=worker_timeout)
         self.limits = dict(type_limits or {})
+        finish.wake_on_end(self.limits)
         self.queue: Queue = queue or DatabaseQueue(engine)
 
     def tick(self, now: datetime) -> int:
@@ -143,6 +152,7 @@ class SchedulerLoop:
         is skipped: its version-checked write changed nothing."""
         started: list[Start] = []
         at_limit: list[tuple[Any, str]] = []
+        records: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
             for row, candidates in ready:
                 limit = self.limits.get(row.task_type)
@@ -161,8 +171,10 @@ class SchedulerLoop:
                         reason=f"to {url}",
                         now=now,
                         seen=row,
+                        records=records,
                     )
                     started.append(Start(row, candidates, url, created))
+            write_records(conn, records)
         for row, why in at_limit:
             self._postpone(row.id, row.version, now, why, wait=WAKE_FALLBACK_SECONDS)
         return started
@@ -217,6 +229,7 @@ class SchedulerLoop:
         held), so the state is validated again with the locks held."""
         prepared: list[Start] = []
         busy: list[tuple[Start, finish.ResourceBusy]] = []
+        records: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
             for start, answer in accepted:
                 resources = sorted({*(start.row.resources or ()), *(answer.get("resources") or ())})
@@ -229,7 +242,10 @@ class SchedulerLoop:
                             Trigger.PREPARE,
                             actor=self.actor,
                             expect_version=start.created.version,
+                            # every name locked is stored: the task's end releases them
+                            changes={"resources": resources} if resources else None,
                             seen=Seen.after(start.row, start.created),
+                            records=records,
                         )
                 except finish.ResourceBusy as held:
                     busy.append((start, held))
@@ -239,6 +255,7 @@ class SchedulerLoop:
                     prepared.append(
                         dataclasses.replace(start, created=applied, locks=_locks(tokens))
                     )
+            write_records(conn, records)
         for start, exc in busy:
             with contextlib.suppress(TaskError):
                 self.client.act(
@@ -252,6 +269,7 @@ class SchedulerLoop:
     def _run_all(self, checked: list[Start]) -> list[Start]:
         """Record ``run`` for every task whose prepare passed, in one transaction."""
         running: list[Start] = []
+        records: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
             for start in checked:
                 with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
@@ -263,8 +281,10 @@ class SchedulerLoop:
                         reason=start.locks,
                         expect_version=start.created.version,
                         seen=Seen.after(start.row, start.created),
+                        records=records,
                     )
                     running.append(start)
+            write_records(conn, records)
         return running
 
     def _start_alone(self, start: Start, refusal: Unavailable, now: datetime) -> None:
