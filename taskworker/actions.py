@@ -26,7 +26,7 @@ from typing import Any
 from taskworker.context import Control, TaskContext
 from taskworker.contract import ChangeBody, Progress, WorkerCreateBody, decode
 from taskworker.errors import Conflict
-from taskworker.records import Completion, WorkerTask
+from taskworker.records import Completion, TaskTable, WorkerTask
 from taskworker.reporter import Reporter
 from taskworker.states import State, Trigger
 from taskworker.steps import start_step
@@ -43,7 +43,7 @@ class StepActions:
 
     name: str
     _lock: threading.RLock
-    _tasks: dict[int, WorkerTask]
+    _tasks: TaskTable
     _reporter: Reporter
     _grace: float
     _prepare_timeout: float

@@ -28,7 +28,7 @@ from taskworker.contract import (
     WorkerHeartbeatView,
 )
 from taskworker.errors import InvalidInput, NotFound, PoolFull, StaleAttempt, Unavailable
-from taskworker.records import Completion, WorkerTask
+from taskworker.records import Completion, TaskTable, WorkerTask
 from taskworker.reporter import Reporter
 from taskworker.states import State, Trigger
 from taskworker.steps import run_step
@@ -64,7 +64,7 @@ class Executor(StepActions):
         self._prepare_timeout = prepare_timeout
         self._scheduler_url = scheduler_url
         self._lock = threading.RLock()
-        self._tasks: dict[int, WorkerTask] = {}
+        self._tasks = TaskTable(KEEP_FINISHED)
         self._draining = False
 
     # The contract.
@@ -84,16 +84,14 @@ class Executor(StepActions):
                 raise StaleAttempt(task_id, attempt, known.attempt)
             if known is not None and attempt == known.attempt:
                 return known.view(self.name), False
-            others = [t for t in self._tasks.values() if t is not known]
-            if sum(t.holds_slot for t in others) >= self.capacity:
+            if self._tasks.used_slots(besides=known) >= self.capacity:
                 raise PoolFull(self.capacity)
             if known is not None:
                 known.abandoned = True  # superseded: its late reports and end are ignored
                 known.control.request_cancel()
             task = self._new(plugin, task_type, body, params)
             task.move(Trigger.CREATE)
-            self._tasks[task_id] = task
-            self._forget_finished()
+            self._tasks.add(task)
             return task.view(self.name), True
 
     def act(
@@ -139,10 +137,10 @@ class Executor(StepActions):
         """Let steps end within the grace period, then interrupt and report the rest."""
         self.drain()
         deadline = time.monotonic() + self._grace
-        for task in list(self._tasks.values()):
+        for task in self._tasks.live():
             if task.step is not None:
                 task.step.join(max(0.0, deadline - time.monotonic()))
-        late = [t for t in list(self._tasks.values()) if t.step_alive]
+        late = [t for t in self._tasks.live() if t.step_alive]
         for task in late:
             task.interrupted = True
             task.control.request_cancel()
@@ -157,7 +155,7 @@ class Executor(StepActions):
 
     def status(self) -> dict[str, Any]:
         with self._lock:
-            used = sum(t.holds_slot for t in self._tasks.values())
+            used = self._tasks.used_slots()
             return {
                 "name": self.name,
                 "capacity": self.capacity,
@@ -167,7 +165,7 @@ class Executor(StepActions):
 
     def beat(self) -> int:
         """Heartbeat every task whose step runs here; return how many there are."""
-        live = [t for t in list(self._tasks.values()) if t.step_alive]
+        live = [t for t in self._tasks.live() if t.step_alive]
         for task in live:
             self.heartbeat(task.task_id, task.attempt)
         return len(live)
@@ -197,8 +195,3 @@ class Executor(StepActions):
         instance, control = plugin(), Control()
         ctx = self._context(instance, task_type, body, params, control)
         return WorkerTask(task_type, body, instance, control, ctx, state=State.INIT)
-
-    def _forget_finished(self) -> None:
-        finished = [t for t in self._tasks.values() if t.state is State.FINISH]
-        for task in finished[: max(0, len(finished) - KEEP_FINISHED)]:
-            del self._tasks[task.task_id]

@@ -9,6 +9,7 @@ stays the authority: this copy only decides what the worker may do with the plug
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -120,3 +121,43 @@ class WorkerTask:
             paused_from=self.paused_from.value if self.paused_from else None,
             heartbeat_at=self.heartbeat_at,
         )
+
+
+class TaskTable:
+    """The worker's tasks by id: the live ones, and the last ``keep`` finished ones, which
+    still answer queries and late commands.
+
+    Counting the slots in use looks at the live tasks only: a finished task whose step has
+    ended is retired to a bounded, ordered store as soon as a count finds it, so a worker
+    that has run a million tasks admits a new one as fast as a fresh worker.
+    """
+
+    def __init__(self, keep: int) -> None:
+        self._live: dict[int, WorkerTask] = {}
+        self._retired: OrderedDict[int, WorkerTask] = OrderedDict()
+        self._keep = keep
+
+    def get(self, task_id: int) -> WorkerTask | None:
+        task = self._live.get(task_id)
+        return task if task is not None else self._retired.get(task_id)
+
+    def add(self, task: WorkerTask) -> None:
+        self._retired.pop(task.task_id, None)
+        self._live[task.task_id] = task
+
+    def live(self) -> list[WorkerTask]:
+        """The tasks not yet retired (a snapshot: safe to iterate while steps change it)."""
+        return list(self._live.values())
+
+    def used_slots(self, besides: WorkerTask | None = None) -> int:
+        """Slots held now (not counting ``besides``), retiring what has ended for good."""
+        used = 0
+        for task in self.live():
+            if task.state is State.FINISH and not task.step_alive:
+                del self._live[task.task_id]
+                self._retired[task.task_id] = task
+            elif task is not besides and task.holds_slot:
+                used += 1
+        while len(self._retired) > self._keep:
+            self._retired.popitem(last=False)
+        return used
