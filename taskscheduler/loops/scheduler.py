@@ -42,10 +42,11 @@ from taskscheduler.lifecycle import (
     RECORDS,
     TASKS,
     Applied,
+    Planned,
     Seen,
+    apply_many,
     apply_trigger,
     transition,
-    write_records,
 )
 from taskscheduler.queue import Queue
 from taskscheduler.queue.database import DatabaseQueue
@@ -60,7 +61,7 @@ from taskworker.states import State, Trigger
 log = logging.getLogger(__name__)
 WORKERS = WorkerNode.__table__
 #: Tasks taken per pass.
-BATCH = 50
+BATCH = 100
 #: First wait before a postponed task is tried again; doubles per retry, up to the maximum.
 POSTPONE_SECONDS = 1.0
 MAX_POSTPONE_SECONDS = 60.0
@@ -116,32 +117,42 @@ class SchedulerLoop:
                 )
             }
             workers = conn.execute(
-                select(WORKERS.c.url, WORKERS.c.task_types, WORKERS.c.running)
+                select(WORKERS.c.url, WORKERS.c.task_types, WORKERS.c.running, WORKERS.c.capacity)
                 .where(
                     WORKERS.c.status == "active",
                     WORKERS.c.heartbeat_at >= now - self.worker_timeout,
                 )
                 .order_by(WORKERS.c.running)
             ).all()
+        # free slots per worker as of its last heartbeat, less what this pass sends it
+        free = {w.url: w.capacity - w.running for w in workers}
         ready: dict[int, tuple[Any, list[str]]] = {}
         for item in items:
             row = rows.get(item.task_id)
             if row is None or row.id in ready or not _dispatchable(row, now):
                 continue  # a duplicate, or a stale item: the task moved on
-            candidates = [row.http_url] if row.http_url else _serving(workers, row.task_type)
-            if candidates:
-                ready[row.id] = (row, candidates)
-            else:
+            if row.http_url:
+                ready[row.id] = (row, [row.http_url])
+                continue
+            serving = _serving(workers, row.task_type)
+            if not serving:
                 self._postpone(row.id, row.version, now, f"no live worker serves {row.task_type}")
+                continue
+            candidates = sorted(
+                (url for url in serving if free[url] > 0), key=free.__getitem__, reverse=True
+            )
+            if candidates:  # else every worker of the type is full: it waits for a later pass
+                free[candidates[0]] -= 1
+                ready[row.id] = (row, candidates)
         started = self._create_all(list(ready.values()), now)
-        # every item has been dealt with: its task left init, or cannot be started now
+        # every item has been dealt with: its task left init, or waits in init for a slot
         self.queue.ack(items)
         by_worker: dict[str, list[Start]] = {}
         for start in started:
             by_worker.setdefault(start.url, []).append(start)
         for url, group in by_worker.items():
             self._start_on(url, group, now)
-        return len(items)
+        return len(started)
 
     def _create_all(self, ready: list[tuple[Any, list[str]]], now: datetime) -> list[Start]:
         """Record a new attempt for each task in one transaction (one commit for the batch).
@@ -150,34 +161,32 @@ class SchedulerLoop:
         transaction, serialised per type by a row lock so two nodes cannot both take the
         last slot. A task another node took, or an operator paused or cancelled meanwhile,
         is skipped: its version-checked write changed nothing."""
-        started: list[Start] = []
+        planned: list[Planned] = []
         at_limit: list[tuple[Any, str]] = []
-        records: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
+            room: dict[str, int] = {}
             for row, candidates in ready:
                 limit = self.limits.get(row.task_type)
-                if limit is not None and self._started(conn, row.task_type) >= limit:
-                    at_limit.append((row, f"{row.task_type} has {limit} tasks started, its limit"))
-                    continue
+                if limit is not None:
+                    if row.task_type not in room:
+                        room[row.task_type] = limit - self._started(conn, row.task_type)
+                    if room[row.task_type] <= 0:
+                        why = f"{row.task_type} has {limit} tasks started, its limit"
+                        at_limit.append((row, why))
+                        continue
+                    room[row.task_type] -= 1
                 url = candidates[0]
-                with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
-                    created = apply_trigger(
-                        conn,
-                        row.id,
-                        Trigger.CREATE,
-                        actor=self.actor,
-                        expect_version=row.version,
-                        changes={"worker": url},
-                        reason=f"to {url}",
-                        now=now,
-                        seen=row,
-                        records=records,
-                    )
-                    started.append(Start(row, candidates, url, created))
-            write_records(conn, records)
+                changes = {"worker": url}
+                planned.append(Planned(row.id, row.version, changes, reason=f"to {url}"))
+            created = apply_many(conn, Trigger.CREATE, planned, actor=self.actor, now=now)
         for row, why in at_limit:
             self._postpone(row.id, row.version, now, why, wait=WAKE_FALLBACK_SECONDS)
-        return started
+        # a task another node took, or that was paused or cancelled meanwhile, is left alone
+        return [
+            Start(row, candidates, candidates[0], applied)
+            for row, candidates in ready
+            if isinstance(applied := created.get(row.id), Applied)
+        ]
 
     def _start_on(self, url: str, group: list[Start], now: datetime) -> None:
         """Create, prepare and start a group of tasks on one worker: one request per step
@@ -229,12 +238,15 @@ class SchedulerLoop:
         held), so the state is validated again with the locks held."""
         prepared: list[Start] = []
         busy: list[tuple[Start, finish.ResourceBusy]] = []
-        records: list[dict[str, Any]] = []
+        plain: list[Start] = []
         with self.engine.begin() as conn:
             for start, answer in accepted:
                 resources = sorted({*(start.row.resources or ()), *(answer.get("resources") or ())})
+                if not resources:
+                    plain.append(start)
+                    continue
                 try:
-                    with conn.begin_nested() if resources else contextlib.nullcontext():
+                    with conn.begin_nested():
                         tokens = finish.take_resources(conn, start.row.id, resources, utcnow())
                         applied = apply_trigger(
                             conn,
@@ -243,9 +255,8 @@ class SchedulerLoop:
                             actor=self.actor,
                             expect_version=start.created.version,
                             # every name locked is stored: the task's end releases them
-                            changes={"resources": resources} if resources else None,
+                            changes={"resources": resources},
                             seen=Seen.after(start.row, start.created),
-                            records=records,
                         )
                 except finish.ResourceBusy as held:
                     busy.append((start, held))
@@ -255,7 +266,7 @@ class SchedulerLoop:
                     prepared.append(
                         dataclasses.replace(start, created=applied, locks=_locks(tokens))
                     )
-            write_records(conn, records)
+            prepared += self._apply_to(conn, Trigger.PREPARE, plain)
         for start, exc in busy:
             with contextlib.suppress(TaskError):
                 self.client.act(
@@ -268,24 +279,19 @@ class SchedulerLoop:
 
     def _run_all(self, checked: list[Start]) -> list[Start]:
         """Record ``run`` for every task whose prepare passed, in one transaction."""
-        running: list[Start] = []
-        records: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
-            for start in checked:
-                with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
-                    apply_trigger(
-                        conn,
-                        start.row.id,
-                        Trigger.RUN,
-                        actor=self.actor,
-                        reason=start.locks,
-                        expect_version=start.created.version,
-                        seen=Seen.after(start.row, start.created),
-                        records=records,
-                    )
-                    running.append(start)
-            write_records(conn, records)
-        return running
+            return self._apply_to(conn, Trigger.RUN, checked)
+
+    def _apply_to(self, conn: Connection, trigger: Trigger, starts: list[Start]) -> list[Start]:
+        """Move every task of ``starts`` by ``trigger`` (see :func:`apply_many`); the ones an
+        operator paused or cancelled meanwhile are left out."""
+        plans = [Planned(s.row.id, s.created.version, reason=s.locks) for s in starts]
+        moved = apply_many(conn, trigger, plans, actor=self.actor)
+        return [
+            dataclasses.replace(start, created=applied)
+            for start in starts
+            if isinstance(applied := moved.get(start.row.id), Applied)
+        ]
 
     def _start_alone(self, start: Start, refusal: Unavailable, now: datetime) -> None:
         """The worker on record was full or down for this task: hand it to the next live

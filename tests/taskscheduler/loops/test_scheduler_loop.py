@@ -166,8 +166,8 @@ def test_with_the_redis_queue_ready_tasks_start_by_level_and_stale_items_are_dro
     loop = SchedulerLoop(
         node.engine, node.client, secret=SECRET, node="n1", worker_timeout=30, queue=queue
     )
-    # When the scheduler makes a pass
-    assert loop.tick(utcnow()) == 3
+    # When the scheduler makes a pass (it starts the two that may start)
+    assert loop.tick(utcnow()) == 2
     # Then the higher level was created first, the cancelled task left alone
     created = sorted(
         (record.id, task["task_id"])
