@@ -180,9 +180,3 @@ class Ownership:
             return True
         self.token = self.locks.acquire(self.name, self.holder, self.ttl)
         return self.token is not None
-
-    def give_up(self) -> None:
-        """Release the name now (a graceful stop), so another node need not wait out ``ttl``."""
-        if self.token is not None:
-            self.locks.release(self.name, self.token)
-            self.token = None
