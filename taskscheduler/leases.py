@@ -58,6 +58,28 @@ def claim(
     return int(conn.execute(select(_c.token).where(_c.name == name)).scalar_one())
 
 
+def renew(conn: Connection, name: str, token: int, now: datetime, expires_at: datetime) -> bool:
+    """Move the expiry of ``name`` to ``expires_at`` if ``token`` is still the current,
+    unexpired lease; False tells a holder that it lost it."""
+    live = or_(_c.expires_at.is_(None), _c.expires_at >= now)
+    renewed = conn.execute(
+        update(LEASES)
+        .where(_c.name == name, _c.token == token, _c.holder.is_not(None), live)
+        .values(expires_at=expires_at)
+    )
+    return bool(renewed.rowcount == 1)
+
+
+def release_token(conn: Connection, name: str, token: int) -> bool:
+    """Free ``name`` if ``token`` is still the current lease (a stale holder frees nothing)."""
+    freed = conn.execute(
+        update(LEASES)
+        .where(_c.name == name, _c.token == token, _c.holder.is_not(None))
+        .values(holder=None, expires_at=None)
+    )
+    return bool(freed.rowcount == 1)
+
+
 def holder_of(conn: Connection, name: str, now: datetime) -> str | None:
     """Who holds ``name`` right now (None: free or expired)."""
     row = conn.execute(select(_c.holder, _c.expires_at).where(_c.name == name)).one_or_none()

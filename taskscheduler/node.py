@@ -19,6 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 from taskscheduler.api.app import create_app
 from taskscheduler.db.engine import make_engine
+from taskscheduler.locks import make_locks
 from taskscheduler.loops.base import Loop, LoopRunner
 from taskscheduler.loops.callbacks import CallbackLoop
 from taskscheduler.loops.checker import CheckerLoop
@@ -42,6 +43,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     engine = make_engine(settings.db_url)
     client = WorkerClient(settings.worker_secret, settings.node_name)
     queue = build_queue(settings, engine)
+    locks = make_locks(settings, engine)
     loops: list[Loop] = []
     if settings.uses_redis_queue:
         # Imported here: Redis is an optional extra. The Dispatcher runs before the
@@ -68,8 +70,11 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             node=settings.node_name,
             heartbeat_timeout=settings.heartbeat_timeout_seconds,
             lease_seconds=settings.lease_seconds,
+            locks=locks,
         ),
-        CallbackLoop(engine, node=settings.node_name, lease_seconds=settings.lease_seconds),
+        CallbackLoop(
+            engine, node=settings.node_name, lease_seconds=settings.lease_seconds, locks=locks
+        ),
     ]
     stop = threading.Event()
 

@@ -6,7 +6,8 @@ record of it: every try writes a line (``callback delivered: HTTP 200``, ``callb
 is repeated after ``RETRY_SECONDS * 2**(tries - 1)``, up to ``MAX_TRIES`` tries. A receiver
 that answers 2xx got it; any other answer or no answer is a failed try.
 
-One node delivers at a time (the ``sweep:callbacks`` lease), so a receiver is called once per
+One node delivers at a time (the ``sweep:callbacks`` lease, held through the node's lock
+backend and renewed every pass), so a receiver is called once per
 try, not once per node. A node that dies between the call and its log line leaves the try
 unrecorded, and the next sweep calls again: receivers get at-least-once delivery and should
 key on ``task_id``.
@@ -22,10 +23,10 @@ import msgspec
 import urllib3
 from sqlalchemy import Engine, Table, and_, exists, func, insert, or_, select
 
-from taskscheduler import leases
 from taskscheduler.db.models import TaskLog
 from taskscheduler.finish import deliver
 from taskscheduler.lifecycle import TASKS
+from taskscheduler.locks import DatabaseLocks, Locks, Ownership
 from taskscheduler.views import task_view
 from taskworker.states import State
 
@@ -46,16 +47,22 @@ ABANDONED = "callback abandoned"
 class CallbackLoop:
     name = "callbacks"
 
-    def __init__(self, engine: Engine, *, node: str, lease_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        node: str,
+        lease_seconds: float = 10.0,
+        locks: Locks | None = None,
+    ) -> None:
         self.engine = engine
         self.node = node
-        self.lease = timedelta(seconds=lease_seconds)
+        self.sweep = Ownership(locks or DatabaseLocks(engine), SWEEP_LEASE, node, lease_seconds)
         self.http = urllib3.PoolManager()
 
     def tick(self, now: datetime) -> int:
-        with self.engine.begin() as conn:
-            if leases.claim(conn, SWEEP_LEASE, self.node, now, now + self.lease) is None:
-                return 0
+        if not self.sweep.hold():
+            return 0  # another node delivers
         t, g = TASKS.c, LOGS.c
         settled = exists().where(
             g.task_id == t.id, or_(g.message.like(f"{DELIVERED}%"), g.message.like(f"{ABANDONED}%"))

@@ -12,10 +12,12 @@
   way.
 - ``postpose`` whose wait is over (or that a release woke): requeued.
 
-One node sweeps at a time, holding the ``sweep:checker`` lease (renewed every pass, taken
-over by another node once it expires), so a slow worker is not asked twice for one task.
-Should two sweeps still overlap, every move is version-checked: a task another node
-already handled is skipped, never moved twice.
+One node sweeps at a time, holding the ``sweep:checker`` lease through the node's lock
+backend (:class:`taskscheduler.locks.Ownership`: renewed every pass, taken over by another
+node once it expires after ``lease_seconds``), so a slow worker is not asked twice for one
+task. The lease only avoids duplicate work: the rows are read after it is taken, and
+should two sweeps still overlap (a pass that outlasted the lease), every move is
+version-checked, so a task another node already handled is skipped, never moved twice.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from taskscheduler import leases
 from taskscheduler.lifecycle import TASKS, transition
+from taskscheduler.locks import DatabaseLocks, Locks, Ownership
 from taskscheduler.registry import Registry
 from taskscheduler.settle import settle
 from taskscheduler.worker_client import WorkerClient
@@ -52,6 +54,7 @@ class CheckerLoop:
         node: str,
         heartbeat_timeout: float,
         lease_seconds: float = 10.0,
+        locks: Locks | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
@@ -59,12 +62,11 @@ class CheckerLoop:
         self.node = node
         self.actor = f"checker:{node}"
         self.timeout = timedelta(seconds=heartbeat_timeout)
-        self.lease = timedelta(seconds=lease_seconds)
+        self.sweep = Ownership(locks or DatabaseLocks(engine), SWEEP_LEASE, node, lease_seconds)
 
     def tick(self, now: datetime) -> int:
-        with self.engine.begin() as conn:
-            if leases.claim(conn, SWEEP_LEASE, self.node, now, now + self.lease) is None:
-                return 0  # another node sweeps this time
+        if not self.sweep.hold():
+            return 0  # another node sweeps
         c = TASKS.c
         with self.engine.connect().execution_options(readonly=True) as conn:
             running = conn.execute(

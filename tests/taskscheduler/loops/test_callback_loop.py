@@ -14,7 +14,8 @@ from sqlalchemy import Engine, select
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.lifecycle import insert_task, transition
-from taskscheduler.loops.callbacks import LOGS, CallbackLoop
+from taskscheduler.locks.redis import RedisLocks
+from taskscheduler.loops.callbacks import LOGS, SWEEP_LEASE, CallbackLoop
 
 
 class Receiver:
@@ -93,3 +94,23 @@ def test_a_failed_callback_is_retried_after_its_backoff_and_each_try_logged(engi
     # Then there were two tries, both on record
     assert len(receiver.received) == 2
     assert log_lines(engine, task_id) == ["callback failed: 500", "callback delivered: HTTP 200"]
+
+
+def test_only_the_node_holding_the_delivery_lease_calls_receivers(redis_url, engine, receiver):
+    # Given two nodes' callback loops sharing their locks in Redis, n1 delivering (lease 0.5 s)
+    first_locks, second_locks = RedisLocks.from_url(redis_url), RedisLocks.from_url(redis_url)
+    first = CallbackLoop(engine, node="n1", lease_seconds=0.5, locks=first_locks)
+    second = CallbackLoop(engine, node="n2", lease_seconds=0.5, locks=second_locks)
+    try:
+        first.tick(utcnow())
+        task_id = cancelled_task(engine, receiver.url)
+        # When n2 looks while n1 holds the lease, then once n1 has stopped and it lapsed
+        during = second.tick(utcnow())
+        assert second_locks.wait(SWEEP_LEASE, timeout=10)
+        after = second.tick(utcnow())
+    finally:
+        first_locks.close()
+        second_locks.close()
+    # Then n2 delivered only after the lease was free, and the receiver was called once
+    assert (during, after) == (0, 1)
+    assert [r["task_id"] for r in receiver.received] == [task_id]

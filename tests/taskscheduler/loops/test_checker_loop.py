@@ -9,7 +9,8 @@ from sqlalchemy import Engine, select
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.lifecycle import RECORDS, TASKS, insert_task, transition
-from taskscheduler.loops.checker import CheckerLoop
+from taskscheduler.locks import DatabaseLocks
+from taskscheduler.loops.checker import SWEEP_LEASE, CheckerLoop
 from taskscheduler.registry import Registry
 from taskscheduler.worker_client import WorkerClient
 from tests.processes import free_port
@@ -18,9 +19,16 @@ from tests.processes import free_port
 GONE = f"http://127.0.0.1:{free_port()}"
 
 
-def checker(engine: Engine, node: str = "n1") -> CheckerLoop:
+def checker(engine: Engine, node: str = "n1", lease_seconds: float = 10.0) -> CheckerLoop:
     client = WorkerClient("secret", node)
-    return CheckerLoop(engine, client, Registry(engine), node=node, heartbeat_timeout=30)
+    return CheckerLoop(
+        engine,
+        client,
+        Registry(engine),
+        node=node,
+        heartbeat_timeout=30,
+        lease_seconds=lease_seconds,
+    )
 
 
 def started(engine: Engine, *, up_to: str = "run", **values: Any) -> int:
@@ -110,15 +118,18 @@ def test_a_postponed_task_is_requeued_once_its_wait_is_over(engine):
 
 
 def test_only_the_node_holding_the_sweep_lease_checks_until_the_lease_expires(engine):
-    # Given two nodes' checkers and a task whose heartbeat stopped
+    # Given two nodes' checkers (lease 0.5 s) and a task whose heartbeat stopped
     now = utcnow() + timedelta(seconds=31)
-    first, second = checker(engine, "n1"), checker(engine, "n2")
+    first, second = checker(engine, "n1", 0.5), checker(engine, "n2", 0.5)
     first.tick(now)  # n1 takes the sweep lease
     task_id = started(engine, max_retry=1)
     # When the second node looks while the first holds the lease, then after it expired
-    during = second.tick(now + timedelta(seconds=1))
+    during = second.tick(now)
     state_during = row(engine, task_id).state
-    after = second.tick(now + timedelta(seconds=11))
-    # Then the second node sweeps only once the lease is free
+    assert DatabaseLocks(engine).wait(SWEEP_LEASE, timeout=10)
+    after = second.tick(now)
+    # Then the second node sweeps only once the lease is free, and holds it from then on
     assert (during, state_during) == (0, "running")
     assert (after, row(engine, task_id).state) == (1, "init")
+    assert DatabaseLocks(engine).holder_of(SWEEP_LEASE) == "n2"
+    assert first.tick(now) == 0
