@@ -124,8 +124,7 @@ class SchedulerLoop:
                 )
                 .order_by(WORKERS.c.running)
             ).all()
-        # free slots per worker as of its last heartbeat, less what this pass sends it
-        free = {w.url: w.capacity - w.running for w in workers}
+            free = _free_slots(conn, workers)
         ready: dict[int, tuple[Any, list[str]]] = {}
         for item in items:
             row = rows.get(item.task_id)
@@ -454,6 +453,29 @@ def _locks(tokens: dict[str, int]) -> str | None:
     if not tokens:
         return None
     return "locks " + ", ".join(f"{name}#{token}" for name, token in tokens.items())
+
+
+def _free_slots(conn: Connection, workers: Sequence[Any]) -> dict[str, int]:
+    """Slots each worker has free: its capacity less the tasks the database has started on
+    it (a worker's own count arrives only with its heartbeat, too late for short tasks).
+    A running task of an asynchronous type waits for its ``notify`` without a slot."""
+    c = TASKS.c
+    detached = {
+        (w.url, name)
+        for w in workers
+        for name, spec in (w.task_types or {}).items()
+        if not spec.get("blocking", True)
+    }
+    free = {w.url: w.capacity for w in workers}
+    started = conn.execute(
+        select(c.worker, c.task_type, c.state, func.count())
+        .where(c.state.in_(finish.WORKING), c.worker.in_(list(free)))
+        .group_by(c.worker, c.task_type, c.state)
+    )
+    for url, task_type, state, count in started:
+        if not (state == State.RUNNING and (url, task_type) in detached):
+            free[url] -= count
+    return free
 
 
 def _serving(workers: Sequence[Any], task_type: str) -> list[str]:

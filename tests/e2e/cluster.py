@@ -63,11 +63,12 @@ class Cluster:
 
 @contextmanager
 def cluster(
-    tmp_path: Path, *, capacity: int = 16, redis_url: str | None = None
+    tmp_path: Path, *, capacity: int = 16, redis_url: str | None = None, embedded: bool = False
 ) -> Iterator[Cluster]:
     """Node 0 and node 1 share the database (and, given ``redis_url``, the Redis queue);
-    both workers report to node 1."""
-    db_url = services.create_mysql_database()
+    both workers report to node 1. ``embedded``: the database is one SQLite file, with the
+    database queue and locks (the defaults), instead of a MariaDB database."""
+    db_url = f"sqlite:///{tmp_path / 'tasks.db'}" if embedded else services.create_mysql_database()
     migrate.upgrade(db_url)
     engine = make_engine(db_url)
     with ExitStack() as stack:
@@ -110,4 +111,5 @@ def cluster(
         finally:
             engine.dispose()
             stack.close()
-            services.drop_mysql_database(db_url)
+            if not embedded:
+                services.drop_mysql_database(db_url)

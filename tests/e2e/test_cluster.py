@@ -39,10 +39,11 @@ def running_intervals(records, task_ids):
     return sorted(intervals)
 
 
+@pytest.mark.parametrize("database", ["mariadb", "embedded"])
 def test_two_nodes_and_two_workers_run_a_few_hundred_mixed_tasks_each_to_its_outcome_once(
-    tmp_path,
+    tmp_path, database
 ):
-    with cluster(tmp_path) as site:
+    with cluster(tmp_path, embedded=database == "embedded") as site:
         # Given two nodes behind a load balancer, which alternates between them
         expected, locked = {}, set()
         for index in range(240):
