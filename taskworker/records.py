@@ -123,13 +123,18 @@ class WorkerTask:
         )
 
 
+#: States in which a task whose step has ended holds no slot and waits only for commands
+#: (``clean``, ``rollback``) or nothing at all.
+ENDED = frozenset({State.SUCCESS, State.FAIL, State.FINISH})
+
+
 class TaskTable:
-    """The worker's tasks by id: the live ones, and the last ``keep`` finished ones, which
+    """The worker's tasks by id: the live ones, and the last ``keep`` ended ones, which
     still answer queries and late commands.
 
-    Counting the slots in use looks at the live tasks only: a finished task whose step has
-    ended is retired to a bounded, ordered store as soon as a count finds it, so a worker
-    that has run a million tasks admits a new one as fast as a fresh worker.
+    Counting the slots in use looks at the live tasks only: an ended task whose step is over
+    is retired to a bounded, ordered store as soon as a count finds it, so a worker that has
+    run a million tasks admits a new one as fast as a fresh worker.
     """
 
     def __init__(self, keep: int) -> None:
@@ -138,8 +143,12 @@ class TaskTable:
         self._keep = keep
 
     def get(self, task_id: int) -> WorkerTask | None:
+        """The task; a retired one comes back among the live, since whatever asks for it may
+        start a step of it again (a rollback): the next count retires it again if not."""
         task = self._live.get(task_id)
-        return task if task is not None else self._retired.get(task_id)
+        if task is None and (task := self._retired.pop(task_id, None)) is not None:
+            self._live[task_id] = task
+        return task
 
     def add(self, task: WorkerTask) -> None:
         self._retired.pop(task.task_id, None)
@@ -153,7 +162,7 @@ class TaskTable:
         """Slots held now (not counting ``besides``), retiring what has ended for good."""
         used = 0
         for task in self.live():
-            if task.state is State.FINISH and not task.step_alive:
+            if task.state in ENDED and not task.step_alive:
                 del self._live[task.task_id]
                 self._retired[task.task_id] = task
             elif task is not besides and task.holds_slot:

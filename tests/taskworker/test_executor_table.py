@@ -31,7 +31,7 @@ def executor(monkeypatch: pytest.MonkeyPatch) -> Executor:
     )
 
 
-def run_to_the_end(executor: Executor, task_id: int) -> None:
+def run_to_the_end(executor: Executor, task_id: int, *, clean: bool = True) -> None:
     body = decode(
         b'{"params": {}, "dispatch": {"task_id": %d, "attempt": 1}}' % task_id,
         WorkerCreateBody,
@@ -41,7 +41,8 @@ def run_to_the_end(executor: Executor, task_id: int) -> None:
     executor.act("noop", task_id, Action.PREPARE, 1, b"")
     executor.act("noop", task_id, Action.RUNNING, 1, b"")
     wait_until(lambda: executor.query("noop", task_id, None, 1).task_status == "success", 10)
-    executor.act("noop", task_id, Action.CLEAN, 1, b"")
+    if clean:
+        executor.act("noop", task_id, Action.CLEAN, 1, b"")
 
 
 def test_finished_tasks_free_their_slot_and_the_last_ones_stay_queryable(executor: Executor):
@@ -55,6 +56,17 @@ def test_finished_tasks_free_their_slot_and_the_last_ones_stay_queryable(executo
     for task_id in (1, 2):
         with pytest.raises(NotFound):
             executor.query("noop", task_id, None, 1)
+
+
+def test_tasks_that_succeeded_and_wait_for_clean_hold_no_slot_and_can_still_be_cleaned(
+    executor: Executor,
+):
+    # Given a worker with one slot whose five tasks ended in success, never cleaned
+    for task_id in range(1, 6):
+        run_to_the_end(executor, task_id, clean=False)
+    # Then the slot is free, and a late clean of a recent one still finishes it
+    assert executor.status()["used"] == 0
+    assert executor.act("noop", 5, Action.CLEAN, 1, b"").task_status == "finish"
 
 
 def test_a_task_holding_the_only_slot_keeps_the_next_one_out(executor: Executor):
