@@ -182,13 +182,15 @@ def apply_trigger(
 
 @dataclass(frozen=True, slots=True)
 class Planned:
-    """One task's part in :func:`apply_many`: the version the caller saw, the extra columns
-    to write, and the reason for its record."""
+    """One task's part in :func:`apply_many`: the version the caller saw (None: whatever is
+    stored), the extra columns to write, the reason for its record, and the outcome of a
+    ``finish``."""
 
     task_id: int
-    expect_version: int
+    expect_version: int | None = None
     changes: Mapping[str, Any] | None = None
     reason: str | None = None
+    outcome: str | None = None
 
 
 def apply_many(
@@ -219,7 +221,7 @@ def apply_many(
         try:
             if row is None:
                 raise NotFound("task", plan.task_id)
-            if row.version != plan.expect_version:
+            if plan.expect_version not in (None, row.version):
                 raise ConcurrentUpdate(plan.task_id)
             move = decide(
                 row.state,
@@ -227,12 +229,15 @@ def apply_many(
                 paused_from=row.paused_from,
                 retry_count=row.retry_count,
                 max_retry=row.max_retry,
+                outcome=plan.outcome,
                 task_id=plan.task_id,
             )
         except TaskError as exc:
             results[plan.task_id] = exc
             continue
-        key = msgspec.json.encode([move.to_state, move.paused_from, plan.changes], order="sorted")
+        key = msgspec.json.encode(
+            [move.to_state, move.paused_from, move.outcome, plan.changes], order="sorted"
+        )
         groups.setdefault(key, []).append((plan, row, move))
     records = []
     for group in groups.values():

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, insert
 from taskscheduler.api.auth import WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import GUARD, TASKS, write_records
+from taskscheduler.lifecycle import GUARD, TASKS, Applied, Planned, apply_many, write_records
 from taskscheduler.services import Services
 from taskscheduler.task_actions import notify, record_progress, touch
 from taskscheduler.task_queries import LOGS
@@ -44,6 +44,7 @@ from taskworker.contract import (
     ReportResults,
 )
 from taskworker.errors import NotFound, StaleAttempt, TaskError
+from taskworker.states import Outcome, State, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -62,71 +63,109 @@ class Reports(Guarded):
 
     def _apply(self, reports: list[Report], actor: str) -> list[ReportResult]:
         results: list[ReportResult] = []
-        moved: list[str] = []
-        records: list[dict[str, Any]] = []
         try:
             with self._services.engine.begin() as conn:
-                tasks = _tasks(conn, reports)
+                batch = _Batch(conn, actor, reports)
                 for _, group in groupby(reports, key=_log_group):
                     items = list(group)
                     try:
-                        status = _apply_group(conn, tasks, items, actor, moved, records)
+                        status = batch.apply(len(results), items)
                     except TaskError as exc:
-                        status = ReportResult(exc.http_status, exc.title, exc.message)
+                        status = _refused(exc)
                     results.extend([status] * len(items))
-                write_records(conn, records)
+                batch.finish_succeeded(results)
         except Exception as exc:  # the database failed: nothing of the batch is committed
             log.warning("reports left unapplied: %s", exc)
             unapplied = ReportResult(503, "Service unavailable", "not applied; send it again")
             return [unapplied] * len(reports)
-        self._services.metrics.count_transitions(moved)
+        self._services.metrics.count_transitions(batch.moved)
         return results
 
 
-def _tasks(conn: Connection, reports: list[Report]) -> dict[int, Any]:
-    """The batch's tasks, in one query: their type, current attempt and what a move is
-    decided from (a result's moves are then decided without reading the row again)."""
-    ids = {item.task_id for item in reports}
-    return {row.id: row for row in conn.execute(GUARD.where(_c.id.in_(ids)))}
+class _Batch:
+    """One report batch being applied in one transaction.
 
+    The batch's tasks are read in one query, and the most common report, a run that
+    succeeded, is applied for all such tasks together (two statements for ``succeed`` and
+    ``finish`` of the lot, see :func:`~taskscheduler.lifecycle.apply_many`) once every other
+    item was applied in order. Only a task's last item of the batch is deferred that way, so
+    each task still sees its own reports in the order they were sent.
+    """
 
-def _apply_group(  # noqa: PLR0917 — the batch's shared state, passed along
-    conn: Connection,
-    tasks: dict[int, Any],
-    items: list[Report],
-    actor: str,
-    moved: list[str],
-    records: list[dict[str, Any]],
-) -> ReportResult:
-    first = items[0]
-    task = tasks.get(first.task_id)
-    if task is None or task.task_type != first.task_type:
-        raise NotFound(f"{first.task_type} task", first.task_id)
-    if first.attempt != task.attempt:
-        raise StaleAttempt(first.task_id, first.attempt, task.attempt)
-    if isinstance(first, LogReport):
-        lines = [
-            {
-                "task_id": first.task_id,
-                "attempt": first.attempt,
-                "level": item.level,
-                "message": item.message,
-                "at": item.at or utcnow(),
-            }
-            for item in items
-            if isinstance(item, LogReport)
+    def __init__(self, conn: Connection, actor: str, reports: list[Report]) -> None:
+        self.conn = conn
+        self.actor = actor
+        ids = {item.task_id for item in reports}
+        self.tasks = {row.id: row for row in conn.execute(GUARD.where(_c.id.in_(ids)))}
+        self.last = {item.task_id: index for index, item in enumerate(reports)}
+        self.moved: list[str] = []
+        self.records: list[dict[str, Any]] = []
+        #: (index in the results, report) of the runs that succeeded, applied together
+        self.succeeded: list[tuple[int, NotifyReport]] = []
+
+    def apply(self, index: int, items: list[Report]) -> ReportResult:
+        first = items[0]
+        task = self.tasks.get(first.task_id)
+        if task is None or task.task_type != first.task_type:
+            raise NotFound(f"{first.task_type} task", first.task_id)
+        if first.attempt != task.attempt:
+            raise StaleAttempt(first.task_id, first.attempt, task.attempt)
+        if isinstance(first, LogReport):
+            lines = [
+                {
+                    "task_id": first.task_id,
+                    "attempt": first.attempt,
+                    "level": item.level,
+                    "message": item.message,
+                    "at": item.at or utcnow(),
+                }
+                for item in items
+                if isinstance(item, LogReport)
+            ]
+            self.conn.execute(insert(LOGS), lines)
+            return ReportResult(201)
+        if isinstance(first, ProgressReport):
+            record_progress(self.conn, first.task_id, ProgressBody(first.percent, first.message))
+        elif isinstance(first, NotifyReport):
+            if first.success and task.state == State.RUNNING and self.last[task.id] == index:
+                self.succeeded.append((index, first))
+                return ReportResult(200)  # settled below, with the others
+            body = NotifyBody(first.success, first.result, first.error)
+            applied = notify(
+                self.conn, first.task_id, body, actor=self.actor, seen=task, records=self.records
+            )
+            self.moved.extend(a.move.trigger.value for a in applied)
+        else:
+            touch(self.conn, first.task_id, Action.HEARTBEAT)
+        return ReportResult(200)
+
+    def finish_succeeded(self, results: list[ReportResult]) -> None:
+        """``succeed`` then ``finish`` (succeeded) every run that succeeded, in two bulk moves;
+        a task that moved meanwhile has its item answered with the refusal instead."""
+        write_records(self.conn, self.records)
+        if not self.succeeded:
+            return
+        plans = [
+            Planned(item.task_id, changes={"result": item.result, "error": None})
+            for _, item in self.succeeded
         ]
-        conn.execute(insert(LOGS), lines)
-        return ReportResult(201)
-    if isinstance(first, ProgressReport):
-        record_progress(conn, first.task_id, ProgressBody(first.percent, first.message))
-    elif isinstance(first, NotifyReport):
-        body = NotifyBody(first.success, first.result, first.error)
-        applied = notify(conn, first.task_id, body, actor=actor, seen=task, records=records)
-        moved.extend(a.move.trigger.value for a in applied)
-    else:
-        touch(conn, first.task_id, Action.HEARTBEAT)
-    return ReportResult(200)
+        done = apply_many(self.conn, Trigger.SUCCEED, plans, actor=self.actor)
+        ended = [
+            Planned(p.task_id, outcome=Outcome.SUCCEEDED)
+            for p in plans
+            if isinstance(done[p.task_id], Applied)
+        ]
+        done.update(apply_many(self.conn, Trigger.FINISH, ended, actor=self.actor))
+        for index, item in self.succeeded:
+            outcome = done[item.task_id]
+            if isinstance(outcome, TaskError):
+                results[index] = _refused(outcome)
+            else:
+                self.moved += [Trigger.SUCCEED.value, Trigger.FINISH.value]
+
+
+def _refused(exc: TaskError) -> ReportResult:
+    return ReportResult(exc.http_status, exc.title, exc.message)
 
 
 def _log_group(item: Report) -> object:

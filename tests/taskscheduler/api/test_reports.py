@@ -96,3 +96,20 @@ def snapshot_without_logs(api: Api) -> object:
         tasks = conn.execute(text("SELECT * FROM tasks ORDER BY id")).all()
         records = conn.execute(text("SELECT COUNT(*) FROM task_transitions")).scalar_one()
     return [tuple(row) for row in tasks], records
+
+
+def test_each_task_sees_its_reports_in_the_order_sent(api: Api):
+    # Given two running tasks, each reported on twice in one batch
+    first, second = running(api), running(api)
+    batch = [
+        report(first, "notify", success=True, result={"n": 1}),
+        report(second, "progress", percent=10),
+        report(first, "progress", percent=99),  # after its end: refused
+        report(second, "notify", success=True, result={"n": 2}),
+    ]
+    result = api.signed("POST", "/v1/reports", json={"reports": batch})
+    # Then the progress that came after the first task's end was refused, the rest applied
+    assert [r["status"] for r in result.json["results"]] == [200, 200, 409, 200]
+    assert api.get(first)["progress"]["percent"] != 99
+    assert [api.get(t)["result"] for t in (first, second)] == [{"n": 1}, {"n": 2}]
+    assert {api.get(t)["outcome"] for t in (first, second)} == {"succeeded"}
