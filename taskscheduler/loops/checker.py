@@ -8,8 +8,10 @@
   then failed without retry and finished ``timed_out``.
 - ``create``/``prepare`` unchanged for longer than the timeout (the node that started it
   died between its commit and the worker's answer): the worker is asked what it knows of
-  the attempt; one it holds is cancelled there; the attempt is failed and retried the same
-  way.
+  the attempt; one it holds is cancelled there. The task is postponed and requeued, not
+  failed: its ``run`` never began, so starting it again spends none of its retries (a task
+  with ``max_retry`` 0 must still run once when the node that started it dies). The
+  attempt's fence makes anything the old attempt might still report a 409.
 - ``postpose`` whose wait is over (or that a release woke): requeued.
 
 One node sweeps at a time, holding the ``sweep:checker`` lease through the node's lock
@@ -84,7 +86,7 @@ class CheckerLoop:
                 .limit(BATCH)
             ).all()
             stuck = conn.execute(
-                select(c.id, c.task_type, c.state, c.worker, c.attempt)
+                select(c.id, c.task_type, c.state, c.worker, c.attempt, c.version)
                 .where(
                     c.state.in_([State.CREATE, State.PREPARE]), c.updated_at < now - self.timeout
                 )
@@ -96,7 +98,7 @@ class CheckerLoop:
                 .limit(BATCH)
             ).all()
         done = sum(self._check_running(row, now) for row in running)
-        done += sum(self._reconcile(row) for row in stuck)
+        done += sum(self._reconcile(row, now) for row in stuck)
         for row in waiting:
             with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
                 transition(
@@ -131,9 +133,9 @@ class CheckerLoop:
             return self._fail(row.id, {"message": "heartbeat lost"}, "heartbeat lost")
         return 0
 
-    def _reconcile(self, row: Any) -> int:
+    def _reconcile(self, row: Any, now: datetime) -> int:
         """An attempt stuck before ``running``: whatever the worker holds of it is cancelled
-        there, so the retry is the only attempt that runs."""
+        there, and the task goes back in line (see the module docstring)."""
         try:
             held = self.client.status(row.worker, row.task_type, row.id, row.attempt)
         except TaskError as exc:  # 404: the worker never got it; or it is gone
@@ -142,9 +144,22 @@ class CheckerLoop:
             seen = f"the worker holds it in {held.get('task_status')}"
             with contextlib.suppress(TaskError):
                 self.client.act(row.worker, row.task_type, row.id, "cancel", row.attempt)
-        return self._fail(
-            row.id, {"message": "the attempt never started"}, f"stuck in {row.state}: {seen}"
-        )
+        reason = f"stuck in {row.state}, never ran: {seen}"
+        try:
+            transition(
+                self.engine,
+                row.id,
+                Trigger.POSTPONE,
+                actor=self.actor,
+                expect_version=row.version,
+                reason=reason,
+                changes={"ready_at": now},
+                now=now,
+            )
+        except (ConcurrentUpdate, TransitionRefused):
+            return 0
+        log.warning("task %s: %s", row.id, reason)
+        return 1
 
     def _expects_heartbeats(self, task_type: str) -> bool:
         try:

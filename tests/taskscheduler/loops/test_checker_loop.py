@@ -89,16 +89,19 @@ def test_a_task_past_its_deadline_finishes_timed_out_without_a_retry(engine):
     assert (task.state, task.outcome, task.retry_count) == ("finish", "timed_out", 0)
 
 
-def test_an_attempt_stuck_before_running_is_reconciled_with_its_worker_and_retried(engine):
-    # Given a task created on a worker that is gone, its starting node gone too
-    task_id = started(engine, up_to="create", max_retry=1)
-    # When the checker looks after the timeout
-    checker(engine).tick(utcnow() + timedelta(seconds=31))
-    # Then the worker was asked, and the attempt failed and was retried
-    assert row(engine, task_id).state == "init"
-    trigger, reason = reasons(engine, task_id)[-2]
-    assert trigger == "fail"
-    assert reason is not None and reason.startswith("stuck in create: the worker does not have it")
+def test_an_attempt_stuck_before_running_goes_back_in_line_without_spending_a_retry(engine):
+    # Given a task without retries, created on a worker that is gone, its starting node too
+    task_id = started(engine, up_to="create", max_retry=0)
+    # When the checker looks after the timeout, and again
+    later = utcnow() + timedelta(seconds=31)
+    checker(engine).tick(later)
+    checker(engine).tick(later + timedelta(seconds=1))
+    # Then the worker was asked, the task postponed and requeued, its retries untouched
+    task = row(engine, task_id)
+    assert (task.state, task.retry_count, task.outcome) == ("init", 0, None)
+    (postponed, why), (requeued, _) = reasons(engine, task_id)[-2:]
+    assert (postponed, requeued) == ("postpone", "requeue")
+    assert why is not None and why.startswith("stuck in create, never ran: the worker does not")
 
 
 def test_a_postponed_task_is_requeued_once_its_wait_is_over(engine):
