@@ -28,11 +28,14 @@ from taskscheduler.queue import build as build_queue
 from taskscheduler.registry import Registry
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings
+from taskscheduler.wakeup import Wakeup
 from taskscheduler.worker_client import WorkerClient
 
 log = logging.getLogger(__name__)
 #: How often an idle loop looks again; a busy one goes on at once.
 LOOP_INTERVAL_SECONDS = 0.2
+#: How often the idle dispatch loop looks for new tasks when no Redis channel wakes it.
+DATABASE_IDLE_SECONDS = 0.02
 
 
 def run_loops(settings: Settings, parent_pid: int) -> None:
@@ -44,7 +47,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     client = WorkerClient(settings.worker_secret, settings.node_name)
     queue = build_queue(settings, engine)
     locks = make_locks(settings, engine)
-    loops: list[Loop] = []
+    dispatch: list[Loop] = []
     if settings.uses_redis_queue:
         # Imported here: Redis is an optional extra. The Dispatcher runs before the
         # Scheduler in each round, so a task ready now is taken in the same round.
@@ -52,8 +55,8 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
         from taskscheduler.queue.redis import RedisQueue
 
         assert isinstance(queue, RedisQueue)
-        loops.append(DispatcherLoop(engine, queue))
-    loops += [
+        dispatch.append(DispatcherLoop(engine, queue))
+    dispatch.append(
         SchedulerLoop(
             engine,
             client,
@@ -62,7 +65,9 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             worker_timeout=settings.heartbeat_timeout_seconds,
             type_limits=settings.limits,
             queue=queue,
-        ),
+        )
+    )
+    housekeeping: list[Loop] = [
         CheckerLoop(
             engine,
             client,
@@ -76,16 +81,27 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             engine, node=settings.node_name, lease_seconds=settings.lease_seconds, locks=locks
         ),
     ]
-    stop = threading.Event()
+    stop, woken = threading.Event(), threading.Event()
 
     def orphaned() -> None:
         while not stop.wait(1.0):
             if os.getppid() != parent_pid:
                 log.warning("the node process is gone: the loops stop")
                 stop.set()
+                woken.set()
 
     threading.Thread(target=orphaned, daemon=True).start()
-    LoopRunner(loops, LOOP_INTERVAL_SECONDS, stop).run()
+    # The dispatch loops start tasks as soon as they are announced; the housekeeping loops
+    # (timeouts, retries, callbacks) keep their own pace in a thread of their own.
+    wakeup = Wakeup(settings.redis_url)
+    threading.Thread(target=wakeup.listen, args=(woken, stop), daemon=True).start()
+    idle = LOOP_INTERVAL_SECONDS if settings.redis_url else DATABASE_IDLE_SECONDS
+    keeper = threading.Thread(
+        target=LoopRunner(housekeeping, LOOP_INTERVAL_SECONDS, stop).run, name="housekeeping"
+    )
+    keeper.start()
+    LoopRunner(dispatch, idle, stop, woken).run()
+    keeper.join()
 
 
 def start_loops(settings: Settings) -> multiprocessing.process.BaseProcess:

@@ -21,6 +21,7 @@ from taskscheduler.settings import Settings
 from taskscheduler.task_actions import TaskActions
 from taskscheduler.task_queries import TaskQueries
 from taskscheduler.tasks_service import TaskService
+from taskscheduler.wakeup import Wakeup
 from taskworker.contract import Action, TaskView
 from taskworker.errors import Unavailable
 
@@ -67,6 +68,7 @@ class Services:
     actions: TaskActions
     queries: TaskQueries
     commands: WorkerCommands
+    wakeup: Wakeup
 
     @classmethod
     def build(
@@ -83,7 +85,8 @@ class Services:
         metrics = Metrics(multiprocess_dir)
         registry = Registry(eng)
         reach = commands or NoWorkerClient()
-        tasks = TaskService(eng, registry, metrics, reach, settings.worker_secret)
+        wakeup = Wakeup(settings.redis_url)
+        tasks = TaskService(eng, registry, metrics, reach, settings.worker_secret, wakeup=wakeup)
         return cls(
             settings=settings,
             engine=eng,
@@ -93,6 +96,7 @@ class Services:
             actions=TaskActions(eng, tasks, registry, metrics, reach),
             queries=TaskQueries(eng),
             commands=reach,
+            wakeup=wakeup,
         )
 
     def close(self) -> None:

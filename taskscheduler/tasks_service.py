@@ -23,6 +23,7 @@ from taskscheduler.metrics import Metrics
 from taskscheduler.registry import Registry
 from taskscheduler.tokens import notify_token
 from taskscheduler.views import CreatedView, HeartbeatView, SummaryView, created_view, task_view
+from taskscheduler.wakeup import Wakeup
 from taskworker.contract import CreateBody, Progress, Query, StatusView
 from taskworker.errors import Conflict, InvalidInput, NotFound
 from taskworker.states import ACTIVE_ON_WORKER, State, Trigger
@@ -49,12 +50,15 @@ class TaskService:
         metrics: Metrics,
         commands: WorkerCommands,
         secret: str | None,
+        *,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self._engine = engine
         self._registry = registry
         self._metrics = metrics
         self._commands = commands
         self._secret = secret
+        self._wakeup = wakeup or Wakeup(None)
 
     def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
         """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
@@ -73,6 +77,7 @@ class TaskService:
                 raise
             return seen, False
         self._metrics.count_transitions(triggers)
+        self._wakeup.notify()
         return created_view(row, notify_token(self._secret, task_id)), True
 
     def create_many(
@@ -100,6 +105,8 @@ class TaskService:
             except IntegrityError:
                 continue
             self._metrics.count_transitions(triggers)
+            if triggers:
+                self._wakeup.notify()
             views = [
                 created_view(rows[ids[i]], notify_token(self._secret, ids[i]))
                 for i in range(len(bodies))

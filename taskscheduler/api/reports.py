@@ -79,6 +79,8 @@ class Reports(Guarded):
             unapplied = ReportResult(503, "Service unavailable", "not applied; send it again")
             return [unapplied] * len(reports)
         self._services.metrics.count_transitions(batch.moved)
+        if Trigger.FINISH in batch.moved or Trigger.RETRY in batch.moved:
+            self._services.wakeup.notify()  # slots freed, or a task back in line
         return results
 
 

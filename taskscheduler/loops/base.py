@@ -2,7 +2,8 @@
 the pacing, the backoff after errors, and the stop.
 
 A tick that did work is followed at once by the next one (a backlog drains at full speed);
-an idle tick waits ``interval``. An error is logged and waits longer each time, up to
+an idle tick waits ``interval``, or less when ``woken`` is set (new work announced, see
+:mod:`taskscheduler.wakeup`). An error is logged and waits longer each time, up to
 :data:`MAX_BACKOFF_SECONDS`, so a database outage does not become a busy loop of stack traces.
 """
 
@@ -28,10 +29,18 @@ class Loop(Protocol):
 
 
 class LoopRunner:
-    def __init__(self, loops: Sequence[Loop], interval: float, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        loops: Sequence[Loop],
+        interval: float,
+        stop: threading.Event,
+        woken: threading.Event | None = None,
+    ) -> None:
         self.loops = loops
         self.interval = interval
         self.stop = stop
+        #: set to end an idle wait early; ``stop`` must set it too, to end the wait at once
+        self.woken = woken or stop
         self._failures = dict.fromkeys((loop.name for loop in loops), 0)
 
     def run(self) -> None:
@@ -48,4 +57,6 @@ class LoopRunner:
                     pause = max(pause, min(MAX_BACKOFF_SECONDS, self.interval * 2**failures))
                     log.exception("loop %s failed (%d in a row)", loop.name, failures)
             if not busy:
-                self.stop.wait(pause)
+                self.woken.wait(pause)
+                if self.woken is not self.stop:
+                    self.woken.clear()

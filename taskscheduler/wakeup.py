@@ -1,0 +1,59 @@
+"""Telling every node's dispatch loop that there is work now, instead of at its next look.
+
+A task submitted to one node's API should start within milliseconds, whichever node's loop
+starts it. With Redis configured, the API publishes on one channel after it committed new
+tasks, or results that freed worker slots; every node's loops process listens on that
+channel and wakes its dispatch loop. A message is only a hint: a lost one (Redis down, a
+listener reconnecting) costs at most the loop's idle interval, since the loop still looks on
+its own, and a spurious one costs one empty pass.
+
+Without Redis there is no channel between the processes of several nodes, so the dispatch
+loop looks more often instead (:data:`DATABASE_IDLE_SECONDS` in :mod:`taskscheduler.node`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "taskscheduler:wake"
+#: How long the listener waits before subscribing again after losing Redis.
+RECONNECT_SECONDS = 1.0
+
+
+class Wakeup:
+    """Publishes wake-ups (API side) and turns them into an event (loops side)."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._redis: Any = None
+        if redis_url:
+            import redis  # an optional extra: imported only when configured
+
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=1)
+
+    def notify(self) -> None:
+        """Best effort: a failed publish is a later start, never a lost task."""
+        if self._redis is None:
+            return
+        try:
+            self._redis.publish(CHANNEL, b"1")
+        except Exception as exc:  # redis.RedisError and socket errors alike
+            log.debug("wake-up not published: %s", exc)
+
+    def listen(self, woken: threading.Event, stop: threading.Event) -> None:
+        """Set ``woken`` on every message until ``stop``; runs in a thread of its own."""
+        if self._redis is None:
+            return
+        while not stop.is_set():
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                while not stop.is_set():
+                    if pubsub.get_message(timeout=1.0) is not None:
+                        woken.set()
+            except Exception as exc:
+                log.warning("wake-up channel lost (%s); the loops look on their own", exc)
+                stop.wait(RECONNECT_SECONDS)
