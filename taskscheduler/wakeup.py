@@ -27,7 +27,8 @@ RECONNECT_SECONDS = 1.0
 class Wakeup:
     """Publishes wake-ups (API side) and turns them into an event (loops side)."""
 
-    def __init__(self, redis_url: str | None) -> None:
+    def __init__(self, redis_url: str | None, channel: str = CHANNEL) -> None:
+        self._channel = channel
         self._redis: Any = None
         if redis_url:
             import redis  # an optional extra: imported only when configured
@@ -39,7 +40,7 @@ class Wakeup:
         if self._redis is None:
             return
         try:
-            self._redis.publish(CHANNEL, b"1")
+            self._redis.publish(self._channel, b"1")
         except Exception as exc:  # redis.RedisError and socket errors alike
             log.debug("wake-up not published: %s", exc)
 
@@ -50,7 +51,7 @@ class Wakeup:
         while not stop.is_set():
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(self._channel)
                 while not stop.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:
                         woken.set()

@@ -45,6 +45,25 @@ class Cluster:
             rows = conn.execute(select(TASKS.c.id, TASKS.c.task_type, TASKS.c.outcome))
             return {r.id: (r.task_type, r.outcome) for r in rows}
 
+    def assert_outcomes(self, expected: dict[int, tuple[str, str]]) -> None:
+        """Every task ended as expected; otherwise the failure tells each odd task's story."""
+        found = self.outcomes()
+        odd = sorted(t for t in expected if found.get(t) != expected[t])
+        assert not odd, "\n".join(self.story(t) for t in odd[:5])
+        assert set(found) == set(expected)
+
+    def story(self, task_id: int) -> str:
+        """A task's records and error, for a failure message."""
+        with self.engine.connect() as conn:
+            error = conn.execute(select(TASKS.c.error).where(TASKS.c.id == task_id)).scalar()
+        lines = [
+            f"  {r.at:%H:%M:%S.%f} {r.trigger} {r.from_state}->{r.to_state} {r.actor} "
+            f"#{r.attempt} {r.reason or ''}"
+            for r in self.records()
+            if r.task_id == task_id
+        ]
+        return "\n".join([f"task {task_id}: error {error}", *lines])
+
     def records(self) -> list[Any]:
         with self.engine.connect() as conn:
             return list(conn.execute(select(RECORDS).order_by(RECORDS.c.id)))

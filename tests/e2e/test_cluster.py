@@ -57,7 +57,7 @@ def test_two_nodes_and_two_workers_run_a_few_hundred_mixed_tasks_each_to_its_out
         # When they have all been worked off
         site.wait_all_finished(60)
         # Then every task ended as its kind must, exactly once, each attempt run once
-        assert site.outcomes() == expected
+        site.assert_outcomes(expected)
         site.assert_nothing_twice()
         records = site.records()
         attempts = Counter(r.task_id for r in records if r.trigger == "create")
@@ -94,7 +94,7 @@ def test_a_node_killed_mid_dispatch_loses_nothing_and_runs_nothing_twice(tmp_pat
         # attempt created and run once
         site.wait_all_finished(60)
         assert left > 0, "node 0 finished everything before it was killed"
-        assert site.outcomes() == expected
+        site.assert_outcomes(expected)
         site.assert_nothing_twice()
 
 
@@ -121,7 +121,7 @@ def test_with_the_redis_queue_a_flushdb_mid_run_loses_no_task_and_runs_none_twic
         # Then every task still ends as its kind must, exactly once, each attempt run once
         site.wait_all_finished(90)
         assert left > 0, "everything finished before Redis lost its data"
-        assert site.outcomes() == expected
+        site.assert_outcomes(expected)
         site.assert_nothing_twice()
         # And the queue was built at start, rebuilt after the loss, and served both nodes
         assert client.exists("taskscheduler:queue:epoch")
