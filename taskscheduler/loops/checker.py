@@ -1,7 +1,8 @@
 """The Checker: tasks whose attempt went quiet, ran past its deadline, or was postponed.
 
-- ``running`` whose heartbeat is older than the timeout (the worker died, or lost its
-  step): the attempt failed; :func:`taskscheduler.settle.settle` retries it while retries
+- ``running`` whose heartbeat is older than the timeout: if its worker still holds the
+  attempt in ``prepare`` (the node that recorded ``run`` died before telling the worker),
+  the run is started now; otherwise (the worker died, or lost its step) the attempt failed; :func:`taskscheduler.settle.settle` retries it while retries
   remain, else finishes it failed. Asynchronous tasks are exempt: their outside system owes
   a ``notify``, not heartbeats, and the deadline bounds them.
 - ``running`` past ``started_at + deadline_second``: cancelled on its worker (best effort),
@@ -29,7 +30,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
@@ -130,8 +131,30 @@ class CheckerLoop:
             )
         quiet = row.heartbeat_at is None or now - row.heartbeat_at > self.timeout
         if quiet and self._expects_heartbeats(row.task_type):
+            if self._resume_interrupted(row, now):
+                return 1
             return self._fail(row.id, {"message": "heartbeat lost"}, "heartbeat lost")
         return 0
+
+    def _resume_interrupted(self, row: Any, now: datetime) -> bool:
+        """A ``running`` task its worker still holds in ``prepare``: the node that recorded
+        ``run`` died before telling the worker. The run never began, so it is started now,
+        the step the dead node left undone, instead of being failed for silence."""
+        try:
+            held = self.client.status(row.worker, row.task_type, row.id, row.attempt)
+            if held.get("task_status") != State.PREPARE:
+                return False
+            self.client.act(row.worker, row.task_type, row.id, "running", row.attempt)
+        except TaskError:
+            return False
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id == row.id, TASKS.c.version == row.version)
+                .values(heartbeat_at=now)
+            )
+        log.warning("task %s: run started on %s after its node died", row.id, row.worker)
+        return True
 
     def _reconcile(self, row: Any, now: datetime) -> int:
         """An attempt stuck before ``running``: whatever the worker holds of it is cancelled

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.lifecycle import transition
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.dispatcher import DispatcherLoop
 from taskscheduler.loops.scheduler import WORKERS, SchedulerLoop
@@ -181,3 +182,24 @@ def test_with_the_redis_queue_ready_tasks_start_by_level_and_stale_items_are_dro
     time.sleep(0.3)
     assert queue.take(10, utcnow()) == []
     assert DispatcherLoop(node.engine, queue).tick(utcnow()) == 0
+
+
+def test_a_run_recorded_by_a_node_that_died_before_telling_the_worker_is_started_by_the_checker(
+    node, worker
+):
+    # Given a task without retries that a node created, prepared and recorded as running on
+    # the worker, then died before telling the worker to run it
+    task = node.submit("noop", {"process_arg": {"max_retry": 0}})
+    task_id = task["task_id"]
+    transition(node.engine, task_id, "create", actor="dead-node", changes={"worker": worker.url})
+    body = {"params": {}, "dispatch": {"task_id": task_id, "attempt": 1}}
+    node.client.create(worker.url, "noop", body)
+    transition(node.engine, task_id, "prepare", actor="dead-node")
+    node.client.act(worker.url, "noop", task_id, "prepare", 1)
+    transition(node.engine, task_id, "run", actor="dead-node")
+    # When the Checker finds it silent past the heartbeat timeout
+    assert checker(node).tick(utcnow() + timedelta(seconds=31)) == 1
+    # Then the worker was told to run it, and it succeeded without a failed attempt
+    wait_until(lambda: node.task(task_id).state == "finish", 20, what="task finished")
+    assert node.task(task_id).outcome == "succeeded"
+    assert "fail" not in node.triggers(task_id)
