@@ -2,8 +2,9 @@
 
 - ``running`` whose heartbeat is older than the timeout: if its worker still holds the
   attempt in ``prepare`` (the node that recorded ``run`` died before telling the worker),
-  the run is started now; otherwise (the worker died, or lost its step) the attempt failed; :func:`taskscheduler.settle.settle` retries it while retries
-  remain, else finishes it failed. Asynchronous tasks are exempt: their outside system owes
+  the run is started now; otherwise (the worker died, or lost its step) the attempt
+  failed; :func:`taskscheduler.settle.settle` retries it while retries remain, else
+  finishes it failed. Asynchronous tasks are exempt: their outside system owes
   a ``notify``, not heartbeats, and the deadline bounds them.
 - ``running`` past ``started_at + deadline_second``: cancelled on its worker (best effort),
   then failed without retry and finished ``timed_out``.
@@ -30,7 +31,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
@@ -71,21 +72,34 @@ class CheckerLoop:
         if not self.sweep.hold():
             return 0  # another node sweeps
         c = TASKS.c
+        columns = (
+            c.id,
+            c.task_type,
+            c.heartbeat_at,
+            c.started_at,
+            c.deadline_second,
+            c.worker,
+            c.attempt,
+            c.version,
+        )
         with self.engine.connect().execution_options(readonly=True) as conn:
-            running = conn.execute(
-                select(
-                    c.id,
-                    c.task_type,
-                    c.heartbeat_at,
-                    c.started_at,
-                    c.deadline_second,
-                    c.worker,
-                    c.attempt,
-                    c.version,
+            # Only the silent ones (index on state, heartbeat_at) and, oldest first, those
+            # with a deadline: a sweep must not stop at the first BATCH of many running tasks.
+            quiet = conn.execute(
+                select(*columns)
+                .where(
+                    c.state == State.RUNNING,
+                    or_(c.heartbeat_at.is_(None), c.heartbeat_at < now - self.timeout),
                 )
-                .where(c.state == State.RUNNING)
                 .limit(BATCH)
             ).all()
+            timed = conn.execute(
+                select(*columns)
+                .where(c.state == State.RUNNING, c.deadline_second.is_not(None))
+                .order_by(c.started_at)
+                .limit(BATCH)
+            ).all()
+            running = list({row.id: row for row in [*quiet, *timed]}.values())
             stuck = conn.execute(
                 select(c.id, c.task_type, c.state, c.worker, c.attempt, c.version)
                 .where(
