@@ -98,6 +98,8 @@ class Task(Base):
     max_parallel: Mapped[int | None] = mapped_column(Integer)
     #: For a fan-out child: the one target it runs on.
     target: Mapped[Any] = mapped_column(Json, nullable=True)
+    #: For a child of a topology: its node's key; for a fan-out child: its target's index.
+    node_key: Mapped[str | None] = mapped_column(String(255))
     # process_arg
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deadline_second: Mapped[float | None] = mapped_column(Float)
@@ -228,6 +230,19 @@ class TriggerDefinition(Base):
 
     # The Producer: enabled triggers due by next_fire_time.
     __table_args__ = (Index(None, "enabled", "next_fire_time"),)
+
+
+class LogOffset(Base):
+    """Where the LogDumper stands in one file of one rule: written in the transaction that
+    stores the tasks made of the lines before it, so a restart neither repeats nor skips."""
+
+    __tablename__ = "log_offsets"
+
+    rule: Mapped[str] = mapped_column(String(255), primary_key=True)
+    path: Mapped[str] = mapped_column(String(512), primary_key=True)
+    inode: Mapped[int] = mapped_column(Id)
+    offset: Mapped[int] = mapped_column(Id)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class WorkerNode(Base):
