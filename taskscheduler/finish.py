@@ -1,5 +1,8 @@
 """What a task's end does beyond its own row: its resource locks, its waiters, its callback.
 
+A task of a topology or fan-out also has its control task looked at again when it
+succeeds or ends (:func:`taskscheduler.controls.after_move`).
+
 Locks and waiters are handled inside the transaction that moves the task, by
 :func:`after_move` (called from :func:`taskscheduler.lifecycle.apply_trigger`), so every path
 that ends an attempt — a worker's report, an outside ``notify``, the Checker, an operator's
@@ -21,12 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 import urllib3
 from sqlalchemy import Connection, Table, select, update
 
-from taskscheduler import leases
+from taskscheduler import controls, leases
 from taskscheduler.db.models import Task
 from taskworker.states import Move, State, Trigger
 
@@ -86,18 +89,21 @@ def after_move(
     conn: Connection,
     task_id: int,
     move: Move,
+    task: Any,
     *,
-    task_type: str,
     resources: Sequence[str] | None,
     now: datetime,
 ) -> None:
     """Release and wake what ``move`` frees (see the module docstring).
 
-    ``resources`` are the task's stored resources: the prepare move stores every name it
-    locks there, so a task with none holds no lock and costs no query here.
+    ``task`` is the task's guard row as it was before the move (its type, control task and
+    kind); ``resources`` its stored resources: the prepare move stores every name it locks
+    there, so a task with none holds no lock and costs no query here.
     """
+    controls.after_move(conn, task_id, move, task, now)
     if move.to_state not in IDLE:
         return
+    task_type = task.task_type
     if resources:
         released = leases.release(conn, holder(task_id))
         freed = {name.removeprefix(RESOURCE_PREFIX) for name in released}

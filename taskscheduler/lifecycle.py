@@ -51,6 +51,8 @@ GUARD = select(
     _c.attempt,
     _c.task_type,
     _c.resources,
+    _c.control_task_id,
+    _c.kind,
 )
 
 
@@ -91,6 +93,8 @@ class Seen:
     attempt: int
     task_type: str
     resources: list[str] | None
+    control_task_id: int | None
+    kind: str
 
     @classmethod
     def after(cls, row: Any, applied: Applied, resources: list[str] | None = None) -> Seen:
@@ -106,6 +110,8 @@ class Seen:
             applied.attempt,
             row.task_type,
             row.resources if resources is None else resources,
+            row.control_task_id,
+            row.kind,
         )
 
 
@@ -130,7 +136,8 @@ def apply_trigger(
     ``changes`` are extra columns written in the same UPDATE (result, error, worker, ...).
 
     ``seen`` is the task's row as the caller already read it (with the guard columns:
-    state, paused_from, retry_count, max_retry, version, attempt, task_type); the move is
+    state, paused_from, retry_count, max_retry, version, attempt, task_type, resources,
+    control_task_id, kind); the move is
     then decided from it without reading the row again — a round trip less on the hot path,
     and just as safe, because the write is conditional on ``seen.version``.
 
@@ -176,7 +183,7 @@ def apply_trigger(
     else:
         records.append(record)
     resources = (changes or {}).get("resources", row.resources)
-    finish.after_move(conn, task_id, move, task_type=row.task_type, resources=resources, now=when)
+    finish.after_move(conn, task_id, move, row, resources=resources, now=when)
     return Applied(task_id, move, version + 1, attempt)
 
 
@@ -264,9 +271,7 @@ def apply_many(
                 )
             )
             resources = (plan.changes or {}).get("resources", row.resources)
-            finish.after_move(
-                conn, plan.task_id, move, task_type=row.task_type, resources=resources, now=when
-            )
+            finish.after_move(conn, plan.task_id, move, row, resources=resources, now=when)
             results[plan.task_id] = Applied(plan.task_id, move, row.version + 1, attempt)
     write_records(conn, records)
     return results

@@ -23,6 +23,7 @@ from taskscheduler.locks import make_locks
 from taskscheduler.loops.base import Loop, LoopRunner
 from taskscheduler.loops.callbacks import CallbackLoop
 from taskscheduler.loops.checker import CheckerLoop
+from taskscheduler.loops.controls import ControlLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.queue import build as build_queue
 from taskscheduler.registry import Registry
@@ -47,7 +48,9 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     client = WorkerClient(settings.worker_secret, settings.node_name)
     queue = build_queue(settings, engine)
     locks = make_locks(settings, engine)
-    dispatch: list[Loop] = []
+    # Control tasks release their children first, so a child released now is dispatched and
+    # started in the same round.
+    dispatch: list[Loop] = [ControlLoop(engine, client, Registry(engine), node=settings.node_name)]
     if settings.uses_redis_queue:
         # Imported here: Redis is an optional extra. The Dispatcher runs before the
         # Scheduler in each round, so a task ready now is taken in the same round.

@@ -1,10 +1,12 @@
-"""What an attempt's result does to its task: the one policy for ``notify`` and the loops.
+r"""What an attempt's result does to its task: the one policy for ``notify`` and the loops.
 
 An asynchronous task's ``notify``, a synchronous run's return, the Checker's timeouts: each
 ends an attempt with success or failure, and the task's next moves follow from its state and
 retry budget alone:
 
-* running, success        → ``succeed``, ``finish`` (succeeded)
+* running, success        → ``succeed``, ``finish`` (succeeded); a task of a topology or
+  fan-out only ``succeed``\ s: it waits in ``success`` until its control task decides whether
+  it finishes or is rolled back (the saga needs it there, as ``finish`` is terminal)
 * running, failure        → ``fail``, then ``retry`` while retries are left and the failure
   is retryable, else ``finish`` (failed, or the given outcome such as timed_out)
 * rollback, success       → ``finish`` (rolled_back)
@@ -36,6 +38,7 @@ def plan(
     retries_left: bool,
     retryable: bool = True,
     failure_outcome: Outcome = Outcome.FAILED,
+    held: bool = False,
 ) -> list[Step]:
     """The triggers (with the outcome of a ``finish``) that settle an attempt from ``state``.
 
@@ -45,6 +48,8 @@ def plan(
     if state == State.ROLLBACK:
         return [(Trigger.FINISH, Outcome.ROLLED_BACK if success else Outcome.ROLLBACK_FAILED)]
     if success:
+        if held:
+            return [(Trigger.SUCCEED, None)]
         return [(Trigger.SUCCEED, None), (Trigger.FINISH, Outcome.SUCCEEDED)]
     if retries_left and retryable:
         return [(Trigger.FAIL, None), (Trigger.RETRY, None)]
@@ -84,6 +89,7 @@ def settle(
         retries_left=row.retry_count < row.max_retry,
         retryable=retryable,
         failure_outcome=failure_outcome,
+        held=row.control_task_id is not None,
     )
     outcome_columns = {"result": result, "error": None if success else error}
     applied: list[Applied] = []

@@ -111,29 +111,8 @@ class TaskActions:
         return task_view(self._tasks.row(task_type, task_id))
 
     def _trigger(self, row: Row[Any], action: Action, actor: str, reason: str | None) -> None:
-        trigger = TRIGGERS[action]
-        decide(
-            row.state,
-            trigger,
-            paused_from=row.paused_from,
-            retry_count=row.retry_count,
-            max_retry=row.max_retry,
-            task_id=row.id,
-        )
-        if action in TO_WORKER and on_worker(row):
-            self._commands.command(task_view(row), action, reason)
-        changes = {"ready_at": utcnow()} if trigger is Trigger.RETRY else None
-        with self._engine.begin() as conn:
-            apply_trigger(
-                conn,
-                row.id,
-                trigger,
-                actor=actor,
-                reason=reason,
-                expect_version=row.version,
-                changes=changes,
-            )
-        self._metrics.count_transitions([trigger.value])
+        applied = act_on(self._engine, self._commands, row, action, actor=actor, reason=reason)
+        self._metrics.count_transitions([applied.move.trigger.value])
 
     def _change(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
         if row.state not in CHANGEABLE or on_worker(row):
@@ -186,6 +165,42 @@ class TaskActions:
         with self._engine.begin() as conn:
             applied = notify(conn, row.id, report, actor=actor, reason=reason)
         self._metrics.count_transitions([a.move.trigger.value for a in applied])
+
+
+def act_on(
+    engine: Engine,
+    commands: WorkerCommands,
+    row: Row[Any],
+    action: Action,
+    *,
+    actor: str,
+    reason: str | None,
+) -> Applied:
+    """Apply the trigger of ``action`` to the task ``row`` shows, telling its worker first
+    when it holds the task; the write is conditional on ``row``'s version (see the module
+    docstring). Operators' actions and control tasks' passes over children both use it."""
+    trigger = TRIGGERS[action]
+    decide(
+        row.state,
+        trigger,
+        paused_from=row.paused_from,
+        retry_count=row.retry_count,
+        max_retry=row.max_retry,
+        task_id=row.id,
+    )
+    if action in TO_WORKER and on_worker(row):
+        commands.command(task_view(row), action, reason)
+    changes = {"ready_at": utcnow()} if trigger is Trigger.RETRY else None
+    with engine.begin() as conn:
+        return apply_trigger(
+            conn,
+            row.id,
+            trigger,
+            actor=actor,
+            reason=reason,
+            expect_version=row.version,
+            changes=changes,
+        )
 
 
 def touch(conn: Connection, task_id: int, action: Action, **values: Any) -> None:

@@ -1,9 +1,9 @@
 """Creating tasks and reading one task: what ``POST`` and ``GET /v1/task/{type}`` do.
 
-The API calls this now and the Producer, the LogDumper and topologies will call
-:meth:`TaskService.create` later, so every way a task comes to exist shares the same checks:
-the type must be registered, the params must satisfy its schema, linked tasks must exist,
-all before anything is stored.
+Every way a task comes to exist — a single create, a batch, a topology's nodes, a fan-out's
+targets — goes through :meth:`TaskService.check` and the same columns, so it shares the same
+checks: the type must be registered, the params must satisfy its schema, linked tasks must
+exist, all before anything is stored.
 
 An ``idempotency_key`` makes creation safe to repeat. The first request stores the task;
 any later one gets that task back (200 instead of 201). Two requests racing with the same
@@ -18,13 +18,30 @@ import msgspec
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import IntegrityError
 
-from taskscheduler.lifecycle import TASKS, apply_trigger, insert_task
+from taskscheduler.db.models import utcnow
+from taskscheduler.lifecycle import TASKS, apply_trigger
 from taskscheduler.metrics import Metrics
 from taskscheduler.registry import Registry
 from taskscheduler.tokens import notify_token
-from taskscheduler.views import CreatedView, HeartbeatView, SummaryView, created_view, task_view
+from taskscheduler.topologies import (
+    TOPOLOGY_TYPE,
+    check_fanout,
+    check_nodes,
+    start_control,
+    store_task,
+    store_topology,
+)
+from taskscheduler.views import (
+    CreatedView,
+    HeartbeatView,
+    SummaryView,
+    TopologyView,
+    created_view,
+    task_view,
+    topology_view,
+)
 from taskscheduler.wakeup import Wakeup
-from taskworker.contract import CreateBody, Progress, Query, StatusView
+from taskworker.contract import CreateBody, CreateInfo, Progress, Query, StatusView, TopologyBody
 from taskworker.errors import Conflict, InvalidInput, NotFound
 from taskworker.states import ACTIVE_ON_WORKER, State, Trigger
 
@@ -36,10 +53,15 @@ _c = TASKS.c
 MAX_BATCH = 1000
 
 
+#: A task waiting in ``success`` (a topology's or fan-out's child) is still on its worker,
+#: which is the one that can roll it back.
+ON_WORKER = ACTIVE_ON_WORKER | {State.SUCCESS}
+
+
 def on_worker(row: Row[Any]) -> bool:
     """Whether a worker holds the task now, so commands must reach it (paused ones too)."""
     current = row.paused_from if row.state == State.PAUSE else row.state
-    return row.worker is not None and current in ACTIVE_ON_WORKER
+    return row.worker is not None and current in ON_WORKER
 
 
 class TaskService:
@@ -62,7 +84,7 @@ class TaskService:
 
     def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
         """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
-        self._check(task_type, body)
+        self.check(task_type, body)
         key = body.create_info.idempotency_key
         if key is not None and (seen := self._by_key(key, task_type)) is not None:
             return seen, False
@@ -120,7 +142,7 @@ class TaskService:
         try:
             if task_type is None:
                 raise InvalidInput("create_info.task_type", "is required in a batch")
-            self._check(task_type, body)
+            self.check(task_type, body)
         except NotFound as exc:
             raise InvalidInput(f"tasks[{index}].create_info.task_type", str(exc)) from None
         except InvalidInput as exc:
@@ -156,15 +178,21 @@ class TaskService:
             seen[index] = row.id
         return seen
 
-    def _check(self, task_type: str, body: CreateBody) -> None:
+    def check(self, task_type: str, body: CreateBody) -> None:
         """Everything that makes a create body acceptable, before anything is stored."""
         info = body.create_info
         if info.task_type is not None and info.task_type != task_type:
             raise InvalidInput(
                 "create_info.task_type", f"{info.task_type!r} differs from the path's {task_type!r}"
             )
+        if info.control_task_id is not None:
+            raise InvalidInput(
+                "create_info.control_task_id",
+                "is set by the scheduler on the children of a topology or fan-out",
+            )
         spec = self._registry.type_spec(task_type)
         self._registry.validate_params(task_type, spec, body.params)
+        check_fanout(info)
 
     @staticmethod
     def _store(
@@ -172,12 +200,52 @@ class TaskService:
     ) -> tuple[int, list[str]]:
         """Insert one checked task in ``conn``'s transaction; its id and the triggers applied."""
         _check_links(conn, body)
-        task_id = insert_task(conn, _columns(task_type, body), actor=actor)
+        task_id = store_task(conn, task_type, body, _columns, actor)
         triggers = [Trigger.SUBMIT.value]
+        if body.create_info.targets is not None:
+            start_control(conn, task_id, actor=actor, now=utcnow())
         if body.process_arg.task_status == State.PAUSE:
             apply_trigger(conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused")
             triggers.append(Trigger.PAUSE.value)
         return task_id, triggers
+
+    def create_topology(self, body: TopologyBody, *, actor: str) -> tuple[TopologyView, bool]:
+        """Store a topology whole (see :mod:`taskscheduler.topologies`) and start its control
+        task; True when it was created by this call, False when its idempotency key was seen."""
+        info = body.create_info or CreateInfo()
+        for name in ("parent_task_id", "control_task_id", "targets", "strategy", "max_parallel"):
+            if getattr(info, name) is not None:
+                raise InvalidInput(f"create_info.{name}", "does not apply to a topology")
+        check_nodes(body.nodes, self.check)
+        key = info.idempotency_key
+        if key is None or (seen := self._by_key(key, TOPOLOGY_TYPE)) is None:
+            try:
+                with self._engine.begin() as conn:
+                    control_id, _ = store_topology(
+                        conn,
+                        name=body.name,
+                        on_failure=body.on_failure,
+                        nodes=body.nodes,
+                        info=info,
+                        columns=_columns,
+                        actor=actor,
+                    )
+                    start_control(conn, control_id, actor=actor, now=utcnow())
+            except IntegrityError:
+                if key is None or (seen := self._by_key(key, TOPOLOGY_TYPE)) is None:
+                    raise
+            else:
+                self._wakeup.notify()
+                return self._topology(control_id), True
+        return self._topology(seen.task_id), False
+
+    def _topology(self, control_id: int) -> TopologyView:
+        with self._engine.connect() as conn:
+            row = conn.execute(select(TASKS).where(_c.id == control_id)).one()
+            children = conn.execute(
+                select(_c.node_key, _c.id).where(_c.control_task_id == control_id)
+            ).all()
+        return topology_view(row, notify_token(self._secret, row.id), dict(children))
 
     def _by_key(self, key: str, task_type: str) -> CreatedView | None:
         with self._engine.connect() as conn:

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from graphlib import CycleError, TopologicalSorter
+from typing import TypeVar
 
 from taskworker.errors import InvalidInput
 
 Graph = Mapping[str, Collection[str]]  # key -> keys it depends on
+K = TypeVar("K")
 
 
 def check_dag(nodes: Sequence[tuple[str, Collection[str]]], *, root: str = "nodes") -> Graph:
@@ -56,13 +58,13 @@ def ready(graph: Graph, succeeded: Collection[str], started: Collection[str]) ->
     ]
 
 
-def descendants(graph: Graph, failed: Iterable[str]) -> set[str]:
+def descendants(graph: Mapping[K, Collection[K]], failed: Iterable[K]) -> set[K]:
     """Every node downstream of ``failed`` (which can therefore never start)."""
-    children: dict[str, list[str]] = {key: [] for key in graph}
+    children: dict[K, list[K]] = {key: [] for key in graph}
     for key, parents in graph.items():
         for parent in parents:
             children[parent].append(key)
-    found: set[str] = set()
+    found: set[K] = set()
     stack = list(failed)
     while stack:
         for child in children[stack.pop()]:

@@ -25,6 +25,12 @@ class CreatedView(TaskView, kw_only=True):
     notify_token: str | None = None
 
 
+class TopologyView(CreatedView, kw_only=True):
+    """``POST /v1/topology``: the control task, and its children's ids by node key."""
+
+    children: dict[str, int]
+
+
 class CreatedBatch(msgspec.Struct):
     """The batch create response: one created (or, by idempotency key, found) task per item,
     in the order they were sent."""
@@ -146,7 +152,16 @@ def _task_fields(row: Row[Any]) -> dict[str, Any]:
         "finished_at": row.finished_at,
         "trigger_id": row.trigger_id,
         "fire_time": row.fire_time,
+        "kind": row.kind,
+        "node_key": row.node_key,
+        "target": row.target,
     }
+
+
+def topology_view(
+    row: Row[Any], notify_token: str | None, children: dict[str, int]
+) -> TopologyView:
+    return TopologyView(**_task_fields(row), notify_token=notify_token, children=children)
 
 
 def transition_view(row: Row[Any]) -> TransitionView:

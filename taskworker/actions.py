@@ -253,5 +253,6 @@ class StepActions:
             on_resume=lambda: plugin.resume(ctx),  # type: ignore[arg-type]
             notify_url=f"{self._scheduler_url}/v1/task/{task_type}?task_id={task_id}&action=notify",
             notify_token=body.dispatch.notify_token,
+            target=body.dispatch.target,
         )
         return ctx

@@ -91,6 +91,7 @@ class TaskContext:
         "notify_token",
         "notify_url",
         "params",
+        "target",
         "task_id",
         "task_type",
     )
@@ -108,8 +109,11 @@ class TaskContext:
         on_resume: Callable[[], None] | None = None,
         notify_url: str | None = None,
         notify_token: str | None = None,
+        target: Any = None,
     ) -> None:
         self.task_id = task_id
+        #: The one target this task runs on when it is a fan-out's child, else None.
+        self.target = target
         #: Where outside work reports this task's completion (``PUT ...&action=notify``), and
         #: the per-task token that authorises it; set when the scheduler dispatched the task.
         self.notify_url = notify_url

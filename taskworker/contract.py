@@ -102,6 +102,33 @@ class CreateBatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     tasks: list[CreateBody]
 
 
+OnFailure = Literal["stop", "rollback"]
+
+
+class TopologyNode(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A node of ``POST /v1/topology``: a task, or (``task_type: topology``) a topology of
+    its own ``nodes``."""
+
+    key: Name
+    task_type: TaskType
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    depends_on: list[Name] = msgspec.field(default_factory=list)
+    create_info: CreateInfo | None = None
+    process_arg: ProcessArg | None = None
+    nodes: list[TopologyNode] | None = None
+    on_failure: OnFailure = "stop"
+
+
+class TopologyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/topology``: a DAG of tasks under one control task."""
+
+    name: Name
+    nodes: list[TopologyNode]
+    on_failure: OnFailure = "stop"
+    #: For the control task: priority, ``callback_url``, ``idempotency_key`` and the like.
+    create_info: CreateInfo | None = None
+
+
 class ProgressBody(msgspec.Struct, forbid_unknown_fields=True):
     percent: Annotated[float, msgspec.Meta(ge=0, le=100)]
     message: Annotated[str, msgspec.Meta(max_length=1024)] = ""
@@ -162,6 +189,12 @@ class TaskView(msgspec.Struct, kw_only=True):
     finished_at: datetime | None = None
     trigger_id: int | None = None
     fire_time: datetime | None = None
+    #: ``simple``, or ``topology`` / ``fanout`` for a control task (which runs on no worker).
+    kind: str = "simple"
+    #: A topology child's node key; a fan-out child's target index.
+    node_key: str | None = None
+    #: A fan-out child's one target.
+    target: Any = None
 
 
 class StatusView(msgspec.Struct):
@@ -231,6 +264,8 @@ class Dispatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     attempt: Annotated[int, msgspec.Meta(ge=1)]
     #: Authorises ``notify`` on this one task, for work the task hands to outside systems.
     notify_token: str | None = None
+    #: The one target of a fan-out child (``ctx.target``); null for other tasks.
+    target: Any = None
 
 
 class WorkerCreateBody(CreateBody, forbid_unknown_fields=True, kw_only=True):

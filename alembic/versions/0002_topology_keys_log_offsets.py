@@ -1,4 +1,4 @@
-"""Topology node keys on tasks; the LogDumper's offsets.
+"""Topology node keys and the control tasks' index on tasks; the LogDumper's offsets.
 
 Revision ID: 0002_topology_keys_log_offsets
 Revises: 0001_initial
@@ -23,6 +23,7 @@ Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("node_key", sa.String(length=255), nullable=True))
+        batch_op.create_index(batch_op.f("ix_tasks_kind_ready_at"), ["kind", "ready_at"])
     op.create_table(
         "log_offsets",
         sa.Column("rule", sa.String(length=255), nullable=False),
@@ -37,4 +38,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("log_offsets")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tasks_kind_ready_at"))
         batch_op.drop_column("node_key")

@@ -26,6 +26,7 @@ from taskscheduler.api.openapi import OpenAPIResource
 from taskscheduler.api.ops import HealthResource, MetricsResource, RequestMetrics
 from taskscheduler.api.reports import Reports
 from taskscheduler.api.tasks import TaskList, TaskResource
+from taskscheduler.api.topologies import TopologyResource
 from taskscheduler.api.workers import Types, WorkerBeat, WorkerDrain, WorkerEntry, Workers
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings, load
@@ -46,6 +47,7 @@ def create_app(settings: Settings, services: Services) -> falcon.App:
     app.add_route("/v1/tasks/{task_id:int(min=1)}/transitions", Transitions(services))
     app.add_route("/v1/tasks/{task_id:int(min=1)}/logs", Logs(services))
     app.add_route("/v1/tasks/{task_id:int(min=1)}/children", Children(services))
+    app.add_route("/v1/topology", TopologyResource(services))
     app.add_route("/v1/workers", Workers(services))
     app.add_route("/v1/workers/{name}", WorkerEntry(services))
     app.add_route("/v1/workers/{name}/heartbeat", WorkerBeat(services))

@@ -156,6 +156,7 @@ class _Batch:
             Planned(p.task_id, outcome=Outcome.SUCCEEDED)
             for p in plans
             if isinstance(done[p.task_id], Applied)
+            and self.tasks[p.task_id].control_task_id is None  # held: see settle.plan
         ]
         done.update(apply_many(self.conn, Trigger.FINISH, ended, actor=self.actor))
         for index, item in self.succeeded:
@@ -163,7 +164,9 @@ class _Batch:
             if isinstance(outcome, TaskError):
                 results[index] = _refused(outcome)
             else:
-                self.moved += [Trigger.SUCCEED.value, Trigger.FINISH.value]
+                self.moved.append(Trigger.SUCCEED.value)
+                if outcome.move.trigger is Trigger.FINISH:
+                    self.moved.append(Trigger.FINISH.value)
 
 
 def _refused(exc: TaskError) -> ReportResult:

@@ -149,6 +149,8 @@ class Task(Base):
         # /v1/tasks?since= and ?outcome=.
         Index(None, "created_at"),
         Index(None, "outcome", "id"),
+        # The ControlLoop: control tasks (topologies, fan-outs) touched since their last pass.
+        Index(None, "kind", "ready_at"),
         # The Producer's exactly-once guarantee: one instance per (trigger, fire time).
         UniqueConstraint("trigger_id", "fire_time"),
     )

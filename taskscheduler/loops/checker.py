@@ -33,6 +33,7 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
+from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
 from taskscheduler.registry import Registry
@@ -89,13 +90,18 @@ class CheckerLoop:
                 select(*columns)
                 .where(
                     c.state == State.RUNNING,
+                    c.kind.not_in(CONTROL_KINDS),
                     or_(c.heartbeat_at.is_(None), c.heartbeat_at < now - self.timeout),
                 )
                 .limit(BATCH)
             ).all()
             timed = conn.execute(
                 select(*columns)
-                .where(c.state == State.RUNNING, c.deadline_second.is_not(None))
+                .where(
+                    c.state == State.RUNNING,
+                    c.deadline_second.is_not(None),
+                    c.kind.not_in(CONTROL_KINDS),
+                )
                 .order_by(c.started_at)
                 .limit(BATCH)
             ).all()

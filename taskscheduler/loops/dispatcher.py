@@ -25,6 +25,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
+from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.lifecycle import TASKS
 from taskscheduler.queue.redis import RedisQueue
 from taskworker.states import State
@@ -46,7 +47,7 @@ class DispatcherLoop:
         with self.engine.connect().execution_options(readonly=True) as conn:
             head = conn.execute(
                 select(c.id, c.version, c.important_level)
-                .where(c.state == State.INIT, c.ready_at <= now)
+                .where(c.state == State.INIT, c.ready_at <= now, c.kind.not_in(CONTROL_KINDS))
                 .order_by(c.important_level.desc(), c.id)
                 .limit(SCAN)
             ).all()

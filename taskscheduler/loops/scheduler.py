@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from taskscheduler import finish
+from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.db.models import WorkerNode, utcnow
 from taskscheduler.leases import LEASES
 from taskscheduler.lifecycle import (
@@ -369,7 +370,11 @@ class SchedulerLoop:
         c = TASKS.c
         return int(
             conn.execute(
-                select(func.count()).where(c.task_type == task_type, c.state.in_(finish.WORKING))
+                select(func.count()).where(
+                    c.task_type == task_type,
+                    c.state.in_(finish.WORKING),
+                    c.kind.not_in(CONTROL_KINDS),
+                )
             ).scalar_one()
         )
 
@@ -434,6 +439,7 @@ class SchedulerLoop:
                 "task_id": row.id,
                 "attempt": attempt,
                 "notify_token": notify_token(self.secret, row.id),
+                "target": row.target,
             },
         }
 

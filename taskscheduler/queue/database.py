@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
+from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.lifecycle import TASKS
 from taskscheduler.queue.base import QueueItem
 from taskworker.states import State
@@ -31,7 +32,7 @@ class DatabaseQueue:
         with self.engine.connect().execution_options(readonly=True) as conn:
             ids = conn.execute(
                 select(c.id)
-                .where(c.state == State.INIT, c.ready_at <= now)
+                .where(c.state == State.INIT, c.ready_at <= now, c.kind.not_in(CONTROL_KINDS))
                 .order_by(c.important_level.desc(), c.id)
                 .limit(n)
             ).scalars()

@@ -1,0 +1,201 @@
+"""What a control task's pass decides, from its children's states alone (no I/O).
+
+A topology and a fan-out differ only in which waiting children may start: a topology
+starts those whose parents all succeeded (:func:`taskscheduler.topology.ready`), a fan-out
+those its strategy allows (:func:`taskscheduler.fanout.plan`). Everything else is shared:
+
+* while the control task runs, a failed child stops new starts (a topology cancels what
+  waits; a fan-out as its strategy says) and, once nothing is active, the control task
+  fails — then finishes ``failed``, or with ``on_failure=rollback`` enters ``rollback``;
+* in ``rollback`` (the saga) the children that succeeded, or were paused mid-way, are rolled
+  back children before parents: a child is undone only when nothing downstream of it still
+  waits to be undone or is being undone; the control task finishes ``rolled_back``, or
+  ``rollback_failed`` if any child's rollback failed;
+* a paused control task pauses its active children, and on ``continue`` resumes the ones it
+  paused (not those an operator paused one by one);
+* a finished control task (its outcome decided, or cancelled by an operator) finishes the
+  children that wait in ``success`` and cancels everything that has not ended.
+
+Being a pure function of the stored states, any node can take the decision after a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from taskscheduler import fanout
+from taskscheduler.controls import FANOUT
+from taskscheduler.fanout import TargetStatus
+from taskscheduler.topology import descendants
+from taskworker.contract import Strategy
+from taskworker.states import Outcome, State, Trigger
+
+
+class Status(StrEnum):
+    WAITING = "waiting"  # not released yet
+    ACTIVE = "active"  # released and not at an end
+    SUCCEEDED = "succeeded"  # in success (held) or finished succeeded
+    FAILED = "failed"  # finished otherwise
+
+
+#: States a child is paused from when its control task pauses.
+PAUSABLE = frozenset({State.INIT, State.POSTPOSE, State.CREATE, State.PREPARE, State.RUNNING})
+#: Released children that have not begun on a worker: cancelled directly when work stops.
+NOT_STARTED = frozenset({State.INIT, State.POSTPOSE})
+
+
+@dataclass(frozen=True)
+class Child:
+    id: int
+    state: str
+    outcome: str | None
+    released: bool
+    #: Ids of the children it waits for (a topology's edges; a serial fan-out's predecessor).
+    parents: tuple[int, ...] = ()
+    #: Paused by this control task's pause (so its ``continue`` resumes it).
+    paused_by_control: bool = False
+    paused_from: str | None = None
+
+    @property
+    def status(self) -> Status:
+        if self.state == State.SUCCESS or (
+            self.state == State.FINISH and self.outcome == Outcome.SUCCEEDED
+        ):
+            return Status.SUCCEEDED
+        if self.state == State.FINISH:
+            return Status.FAILED
+        return Status.ACTIVE if self.released else Status.WAITING
+
+
+@dataclass(frozen=True)
+class Control:
+    state: str
+    kind: str
+    on_failure: str | None = None
+    strategy: str | None = None
+    max_parallel: int | None = None
+    #: Has a control task of its own (nested): it then waits in ``success`` as children do.
+    held: bool = False
+
+
+@dataclass
+class Plan:
+    release: list[int] = field(default_factory=list)
+    cancel: list[int] = field(default_factory=list)
+    pause: list[int] = field(default_factory=list)
+    resume: list[int] = field(default_factory=list)
+    rollback: list[int] = field(default_factory=list)
+    #: Children waiting in ``success`` that finish (succeeded).
+    finish: list[int] = field(default_factory=list)
+    #: The control task's own moves, in order, with the outcome of a ``finish``.
+    moves: list[tuple[Trigger, Outcome | None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any(
+            (self.release, self.cancel, self.pause, self.resume, self.rollback, self.finish)
+        ) or bool(self.moves)
+
+
+def decide(control: Control, children: Sequence[Child]) -> Plan:
+    """The pass's plan for ``control`` (children in creation order)."""
+    if control.state == State.RUNNING:
+        return _running(control, children)
+    if control.state == State.PAUSE:
+        return Plan(
+            pause=[c.id for c in children if c.status is Status.ACTIVE and c.state in PAUSABLE]
+        )
+    if control.state == State.ROLLBACK:
+        return _rolling_back(children)
+    if control.state == State.FINISH:
+        return Plan(
+            finish=[c.id for c in children if c.state == State.SUCCESS],
+            cancel=[
+                c.id
+                for c in children
+                if c.status in (Status.WAITING, Status.ACTIVE) and c.state != State.ROLLBACK
+            ],
+        )
+    return Plan()  # init (not released yet), success (waits for its own control task)
+
+
+def progress(children: Sequence[Child]) -> tuple[float, str]:
+    """The control task's progress: the share of children that succeeded, and a count."""
+    counts = dict.fromkeys(Status, 0)
+    for child in children:
+        counts[child.status] += 1
+    total = len(children) or 1
+    message = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
+    return round(100 * counts[Status.SUCCEEDED] / total, 1), message
+
+
+def _running(control: Control, children: Sequence[Child]) -> Plan:
+    plan = Plan(resume=[c.id for c in children if c.state == State.PAUSE and c.paused_by_control])
+    statuses = {c.id: c.status for c in children}
+    if control.kind == FANOUT:
+        targets = fanout.plan(
+            Strategy(control.strategy or Strategy.SERIAL_BLOCKING),
+            [_target_status(c) for c in children],
+            control.max_parallel,
+        )
+        plan.release = [children[i].id for i in targets.start]
+        plan.cancel = [children[i].id for i in targets.cancel]
+        end = None if plan.cancel else targets.outcome  # decided once the cancels are in
+    else:
+        failed = Status.FAILED in statuses.values()
+        waiting = [c for c in children if c.status is Status.WAITING]
+        if failed:
+            plan.cancel = [c.id for c in waiting]
+        else:
+            plan.release = [
+                c.id for c in waiting if all(statuses[p] is Status.SUCCEEDED for p in c.parents)
+            ]
+        settled = Status.ACTIVE not in statuses.values() and not waiting
+        end = (Outcome.FAILED if failed else Outcome.SUCCEEDED) if settled else None
+    if end is Outcome.SUCCEEDED:
+        plan.moves = [(Trigger.SUCCEED, None)]
+        if not control.held:
+            plan.moves.append((Trigger.FINISH, Outcome.SUCCEEDED))
+    elif end is not None:
+        last = (Trigger.ROLLBACK, None) if control.on_failure == "rollback" else None
+        plan.moves = [(Trigger.FAIL, None), last or (Trigger.FINISH, Outcome.FAILED)]
+    return plan
+
+
+def _target_status(child: Child) -> TargetStatus:
+    status = child.status
+    if status is Status.WAITING:
+        return TargetStatus.PENDING
+    if status is Status.ACTIVE:
+        return TargetStatus.RUNNING
+    if status is Status.SUCCEEDED:
+        return TargetStatus.SUCCEEDED
+    return TargetStatus.CANCELLED if child.outcome == Outcome.CANCELLED else TargetStatus.FAILED
+
+
+def _rolling_back(children: Sequence[Child]) -> Plan:
+    def started(child: Child) -> bool:
+        return (child.paused_from if child.state == State.PAUSE else child.state) not in (
+            NOT_STARTED
+        )
+
+    undo = {c.id for c in children if c.state == State.SUCCESS}
+    undo |= {c.id for c in children if c.state == State.PAUSE and started(c)}
+    busy = {c.id for c in children if c.state == State.ROLLBACK}
+    plan = Plan(
+        cancel=[
+            c.id
+            for c in children
+            if c.status is Status.WAITING or (c.status is Status.ACTIVE and not started(c))
+        ]
+    )
+    graph = {c.id: c.parents for c in children}
+    plan.rollback = [
+        c.id for c in children if c.id in undo and not descendants(graph, [c.id]) & (undo | busy)
+    ]
+    unsettled = [c for c in children if c.status is Status.ACTIVE and c.id not in plan.cancel]
+    if not unsettled and not undo and not plan.cancel:
+        failed = any(c.outcome == Outcome.ROLLBACK_FAILED for c in children)
+        plan.moves = [(Trigger.FINISH, Outcome.ROLLBACK_FAILED if failed else Outcome.ROLLED_BACK)]
+    return plan

@@ -1,0 +1,275 @@
+"""The ControlLoop: carries out what each touched control task's pass decides.
+
+Control tasks touched since their last pass (:mod:`taskscheduler.controls`) are read with
+their children; :func:`taskscheduler.control_plan.decide` says what to do, and it is done:
+
+* moves that may concern a worker (pause, continue, cancel, rollback of a child) go one by
+  one through :func:`~taskscheduler.task_actions.act_on`, exactly as an operator's would:
+  the worker is told first, then the move is written on the version the pass read;
+* releases, the nested control tasks started, the children finished in ``success``, the
+  control task's own moves and its progress are written in one transaction, children before
+  the control task (the order every child's own transaction locks them in), and the touch is
+  cleared in it only if nobody touched the control task since the pass read it.
+
+Anything refused or unreachable (a child moved meanwhile, a worker down) leaves the control
+task touched a little later, so a later pass, on this node or another, tries again. Several
+nodes may run this loop: every write is conditional, so two passes over one control task
+cannot both move anything.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Row, Table, and_, select, update
+
+from taskscheduler import control_plan
+from taskscheduler.control_plan import Child, Control, Plan
+from taskscheduler.controls import CONTROL_KINDS, FANOUT
+from taskscheduler.db.models import TaskEdge, TransitionRecord, utcnow
+from taskscheduler.lifecycle import TASKS, Planned, apply_many, apply_trigger
+from taskscheduler.registry import Registry
+from taskscheduler.services import WorkerCommands
+from taskscheduler.task_actions import act_on
+from taskscheduler.topologies import start_control
+from taskworker.contract import Action, Strategy
+from taskworker.errors import NotFound, TaskError
+from taskworker.states import Outcome, State, Trigger
+
+log = logging.getLogger(__name__)
+_c = TASKS.c
+EDGES = cast(Table, TaskEdge.__table__)
+RECORDS = cast(Table, TransitionRecord.__table__)
+#: Control tasks handled per tick.
+BATCH = 50
+#: How soon a pass that could not do everything is tried again.
+RETRY_SECONDS = 1.0
+#: The pass's child moves that go through :func:`act_on`, with the action each one is.
+ACTIONS = (
+    ("cancel", Action.CANCEL),
+    ("pause", Action.PAUSE),
+    ("resume", Action.CONTINUE),
+    ("rollback", Action.ROLLBACK),
+)
+
+
+def pause_reason(control_id: int) -> str:
+    """The reason on a child's pause record that says its control task paused it."""
+    return f"control task {control_id} paused"
+
+
+class ControlLoop:
+    name = "controls"
+
+    def __init__(
+        self, engine: Engine, commands: WorkerCommands, registry: Registry, *, node: str
+    ) -> None:
+        self.engine = engine
+        self.commands = commands
+        self.registry = registry
+        self.actor = f"controls:{node}"
+
+    def tick(self, now: datetime) -> int:
+        with self.engine.connect().execution_options(readonly=True) as conn:
+            touched = conn.execute(
+                select(_c.id)
+                .where(_c.kind.in_(CONTROL_KINDS), _c.ready_at <= now)
+                .order_by(_c.ready_at)
+                .limit(BATCH)
+            ).all()
+        return sum(self.advance(row.id) for row in touched)
+
+    def advance(self, control_id: int) -> int:
+        """One pass over a control task; how many moves it made."""
+        with self.engine.connect() as conn:
+            control = conn.execute(select(TASKS).where(_c.id == control_id)).one_or_none()
+            if control is None or control.ready_at is None:
+                return 0
+            children = self._children(conn, control)
+            conn.rollback()
+        plan = control_plan.decide(
+            Control(
+                state=control.state,
+                kind=control.kind,
+                on_failure=control.on_failure,
+                strategy=control.strategy,
+                max_parallel=control.max_parallel,
+                held=control.control_task_id is not None,
+            ),
+            [child for child, _ in children.values()],
+        )
+        rows = {child.id: row for child, row in children.values()}
+        moved, complete = self._act(control, plan, rows)
+        progress = control_plan.progress([child for child, _ in children.values()])
+        with self.engine.begin() as conn:
+            moved += self._write(conn, control, plan, rows, complete=complete, progress=progress)
+        return moved
+
+    def _children(self, conn: Connection, control: Row[Any]) -> dict[int, tuple[Child, Row[Any]]]:
+        rows = conn.execute(
+            select(TASKS).where(_c.control_task_id == control.id).order_by(_c.id)
+        ).all()
+        ids = [row.id for row in rows]
+        parents: dict[int, list[int]] = {i: [] for i in ids}
+        if control.kind == FANOUT:
+            if control.strategy != Strategy.PARALLEL:  # a serial fan-out undoes in reverse
+                for before, after in itertools.pairwise(ids):
+                    parents[after].append(before)
+        elif ids:
+            for edge in conn.execute(select(EDGES).where(EDGES.c.task_id.in_(ids))):
+                parents[edge.task_id].append(edge.depends_on_id)
+        paused = [row.id for row in rows if row.state == State.PAUSE]
+        by_control = set()
+        if paused:
+            latest = conn.execute(
+                select(RECORDS.c.task_id, RECORDS.c.reason)
+                .where(RECORDS.c.task_id.in_(paused), RECORDS.c.trigger == Trigger.PAUSE)
+                .order_by(RECORDS.c.id)
+            ).all()
+            last = {r.task_id: r.reason for r in latest}
+            by_control = {i for i, reason in last.items() if reason == pause_reason(control.id)}
+        return {
+            row.id: (
+                Child(
+                    id=row.id,
+                    state=row.state,
+                    outcome=row.outcome,
+                    released=row.state != State.INIT or row.ready_at is not None,
+                    parents=tuple(parents[row.id]),
+                    paused_by_control=row.id in by_control,
+                    paused_from=row.paused_from,
+                ),
+                row,
+            )
+            for row in rows
+        }
+
+    def _act(self, control: Row[Any], plan: Plan, rows: dict[int, Row[Any]]) -> tuple[int, bool]:
+        """The child moves that may need a worker; how many were made, and whether all."""
+        moved, complete = 0, True
+        reasons = {
+            "cancel": f"control task {control.id} is over"
+            if control.state == State.FINISH
+            else f"control task {control.id} stopped",
+            "pause": pause_reason(control.id),
+            "resume": f"control task {control.id} continued",
+            "rollback": f"control task {control.id} rolls back",
+        }
+        for name, action in ACTIONS:
+            for child_id in getattr(plan, name):
+                row = rows[child_id]
+                try:
+                    if action is Action.ROLLBACK and not self._can_roll_back(row):
+                        self._rollback_failed(row, f"the {row.task_type} plugin cannot roll back")
+                    else:
+                        act_on(
+                            self.engine,
+                            self.commands,
+                            row,
+                            action,
+                            actor=self.actor,
+                            reason=reasons[name],
+                        )
+                    moved += 1
+                except NotFound as exc:
+                    if action is not Action.ROLLBACK:
+                        raise
+                    self._rollback_failed(row, f"its worker no longer holds it: {exc}")
+                    moved += 1
+                except TaskError as exc:  # moved meanwhile, worker busy or down: later
+                    log.info("control task %d: %s of task %d: %s", control.id, name, row.id, exc)
+                    complete = False
+        return moved, complete
+
+    def _can_roll_back(self, row: Row[Any]) -> bool:
+        if row.kind in CONTROL_KINDS:
+            return True
+        try:
+            return "rollback" in self.registry.type_spec(row.task_type).supports
+        except NotFound:
+            return True  # no worker serves it now: its own worker may still answer
+
+    def _rollback_failed(self, row: Row[Any], reason: str) -> None:
+        """A child that cannot be undone ends ``rollback_failed``, and the saga goes on."""
+        with self.engine.begin() as conn:
+            applied = apply_trigger(
+                conn,
+                row.id,
+                Trigger.ROLLBACK,
+                actor=self.actor,
+                reason=reason,
+                expect_version=row.version,
+            )
+            apply_trigger(
+                conn,
+                row.id,
+                Trigger.FINISH,
+                actor=self.actor,
+                reason=reason,
+                outcome=Outcome.ROLLBACK_FAILED,
+                expect_version=applied.version,
+            )
+
+    def _write(
+        self,
+        conn: Connection,
+        control: Row[Any],
+        plan: Plan,
+        rows: dict[int, Row[Any]],
+        *,
+        complete: bool,
+        progress: tuple[float, str],
+    ) -> int:
+        moved = 0
+        now = utcnow()
+        simple = [i for i in plan.release if rows[i].kind not in CONTROL_KINDS]
+        if simple:
+            moved += conn.execute(
+                update(TASKS)
+                .where(_c.id.in_(simple), _c.state == State.INIT, _c.ready_at.is_(None))
+                .values(ready_at=now)
+            ).rowcount
+        for child_id in plan.release:
+            if rows[child_id].kind in CONTROL_KINDS:
+                start_control(conn, child_id, actor=self.actor, now=now)
+                moved += 1
+        if plan.finish:
+            done = apply_many(
+                conn,
+                Trigger.FINISH,
+                [Planned(i, rows[i].version, outcome=Outcome.SUCCEEDED) for i in plan.finish],
+                actor=self.actor,
+                now=now,
+            )
+            finished = sum(not isinstance(result, TaskError) for result in done.values())
+            complete &= finished == len(plan.finish)
+            moved += finished
+        version = control.version
+        for trigger, outcome in plan.moves:
+            version = apply_trigger(
+                conn,
+                control.id,
+                trigger,
+                actor=self.actor,
+                reason="its children's states",
+                outcome=outcome,
+                expect_version=version,
+                now=now,
+            ).version
+            moved += 1
+        percent, message = progress
+        again = None if complete else now + timedelta(seconds=RETRY_SECONDS)
+        conn.execute(
+            update(TASKS)
+            .where(_c.id == control.id)
+            .values(progress_percent=percent, progress_message=message[:1024])
+        )
+        conn.execute(
+            update(TASKS)
+            .where(and_(_c.id == control.id, _c.ready_at == control.ready_at))
+            .values(ready_at=again)
+        )
+        return moved
