@@ -4,6 +4,13 @@ The command gets its own process group, so a cancel or a timeout stops everythin
 started (SIGTERM to the group, then SIGKILL after a grace period), and a pause stops the
 group with SIGSTOP until it continues (SIGCONT). Output (stdout and stderr, merged) streams
 line by line to the task log; the result keeps its last few kilobytes.
+
+``rollback_argv``, when given, is the command that undoes ``argv`` (with the same ``cwd``,
+``env`` and ``timeout``): a topology rolling back, or an operator, runs it. Without it the
+rollback fails, saying that nothing can undo the command.
+
+As a fan-out's child, ``{target}`` in an argument stands for the child's target, so one
+command runs once per host: ``{"argv": ["ssh", "{target}", "uptime"], ...}``.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ class Shell(Task):
         "type": "object",
         "properties": {
             "argv": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+            "rollback_argv": {"type": "array", "items": {"type": "string"}, "minItems": 1},
             "cwd": {"type": "string"},
             "env": {"type": "object", "additionalProperties": {"type": "string"}},
             "timeout": {"type": "number", "exclusiveMinimum": 0},
@@ -45,10 +53,21 @@ class Shell(Task):
         self._proc: subprocess.Popen[str] | None = None
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
+        return self._execute(ctx, ctx.params["argv"])
+
+    def rollback(self, ctx: TaskContext) -> None:
+        undo = ctx.params.get("rollback_argv")
+        if undo is None:
+            raise TaskFailed("no rollback_argv was given: nothing can undo the command")
+        self._execute(ctx, undo)
+
+    def _execute(self, ctx: TaskContext, argv: list[str]) -> dict[str, Any]:
         params = ctx.params
+        if ctx.target is not None:
+            argv = [arg.replace("{target}", str(ctx.target)) for arg in argv]
         try:
             self._proc = subprocess.Popen(
-                params["argv"],
+                argv,
                 cwd=params.get("cwd"),
                 env={**os.environ, **params.get("env", {})},
                 stdin=subprocess.DEVNULL,
@@ -59,10 +78,8 @@ class Shell(Task):
                 start_new_session=True,
             )
         except OSError as exc:
-            raise TaskFailed(
-                f"cannot start {params['argv'][0]!r}: {exc}", retryable=False
-            ) from None
-        ctx.log(f"started pid {self._proc.pid}: {params['argv']!r}")
+            raise TaskFailed(f"cannot start {argv[0]!r}: {exc}", retryable=False) from None
+        ctx.log(f"started pid {self._proc.pid}: {argv!r}")
         tail: deque[str] = deque()
         reader = threading.Thread(target=_pump, args=(self._proc, ctx, tail), daemon=True)
         reader.start()

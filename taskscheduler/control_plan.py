@@ -13,8 +13,9 @@ those its strategy allows (:func:`taskscheduler.fanout.plan`). Everything else i
   ``rollback_failed`` if any child's rollback failed;
 * a paused control task pauses its active children, and on ``continue`` resumes the ones it
   paused (not those an operator paused one by one);
-* a finished control task (its outcome decided, or cancelled by an operator) finishes the
-  children that wait in ``success`` and cancels everything that has not ended.
+* a control task that ends finishes, in the same transaction, the children that wait in
+  ``success`` (and theirs, when topologies nest), so the whole tree is over when it is; one
+  cancelled by an operator has its unfinished children cancelled by its next pass.
 
 Being a pure function of the stored states, any node can take the decision after a crash.
 """
@@ -160,6 +161,9 @@ def _running(control: Control, children: Sequence[Child]) -> Plan:
     elif end is not None:
         last = (Trigger.ROLLBACK, None) if control.on_failure == "rollback" else None
         plan.moves = [(Trigger.FAIL, None), last or (Trigger.FINISH, Outcome.FAILED)]
+    if plan.moves and plan.moves[-1][0] is Trigger.FINISH:
+        # the whole tree ends with its control task: no child is left waiting in success
+        plan.finish = [c.id for c in children if c.state == State.SUCCESS]
     return plan
 
 

@@ -60,6 +60,7 @@ class TaskEnvironment:
         attempt: int = 1,
         notify_url: str | None = None,
         notify_token: str | None = None,
+        target: Any = None,
     ) -> None:
         self.plugin = plugin()
         self.params = plugin.validate_params(params if params is not None else {})
@@ -76,6 +77,7 @@ class TaskEnvironment:
             on_resume=lambda: self.plugin.resume(self.ctx),
             notify_url=notify_url,
             notify_token=notify_token,
+            target=target,
         )
         self._thread: threading.Thread | None = None
         self._result: Any = None

@@ -237,15 +237,22 @@ class ControlLoop:
                 start_control(conn, child_id, actor=self.actor, now=now)
                 moved += 1
         if plan.finish:
+            tree = [
+                *plan.finish,
+                *_succeeded_below(conn, [i for i in plan.finish if rows[i].kind in CONTROL_KINDS]),
+            ]
             done = apply_many(
                 conn,
                 Trigger.FINISH,
-                [Planned(i, rows[i].version, outcome=Outcome.SUCCEEDED) for i in plan.finish],
+                [
+                    Planned(i, rows[i].version if i in rows else None, outcome=Outcome.SUCCEEDED)
+                    for i in tree
+                ],
                 actor=self.actor,
                 now=now,
             )
             finished = sum(not isinstance(result, TaskError) for result in done.values())
-            complete &= finished == len(plan.finish)
+            complete &= finished == len(tree)
             moved += finished
         version = control.version
         for trigger, outcome in plan.moves:
@@ -273,3 +280,17 @@ class ControlLoop:
             .values(ready_at=again)
         )
         return moved
+
+
+def _succeeded_below(conn: Connection, controls: list[int]) -> list[int]:
+    """The tasks waiting in ``success`` under these nested control tasks, at any depth."""
+    found: list[int] = []
+    while controls:
+        rows = conn.execute(
+            select(_c.id, _c.kind).where(
+                _c.control_task_id.in_(controls), _c.state == State.SUCCESS
+            )
+        ).all()
+        found += [row.id for row in rows]
+        controls = [row.id for row in rows if row.kind in CONTROL_KINDS]
+    return found

@@ -109,6 +109,20 @@ def test_shell_never_interprets_arguments_through_a_shell(tmp_path):
     assert not marker.exists()
 
 
+def test_shell_rollback_runs_rollback_argv_and_fails_without_one(tmp_path):
+    undone = tmp_path / "undone"
+    env = TaskEnvironment(Shell, {"argv": ["true"], "rollback_argv": ["touch", str(undone)]})
+    env.run_step("rollback")
+    assert undone.exists()
+    with pytest.raises(TaskFailed, match="nothing can undo"):
+        TaskEnvironment(Shell, {"argv": ["true"]}).run_step("rollback")
+
+
+def test_shell_puts_a_fan_out_child_s_target_into_its_arguments():
+    env = TaskEnvironment(Shell, {"argv": ["echo", "host={target}"]}, target="db-7")
+    assert env.run_step()["stdout_tail"] == "host=db-7\n"
+
+
 def test_shell_fails_the_task_on_a_non_zero_exit_code():
     with pytest.raises(TaskFailed, match="exit code 3") as failed:
         TaskEnvironment(Shell, {"argv": ["sh", "-c", "echo bad; exit 3"]}).run_step()
