@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from rich.console import Console, RenderableType
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 from rich.tree import Tree
@@ -155,7 +156,10 @@ def _grow(branch: Tree, node: dict[str, Any]) -> None:
 
 def _node_label(task: dict[str, Any]) -> str:
     name = f" {task['task_name']}" if task.get("task_name") else ""
-    return f"#{task['task_id']} {task['task_type']}{name}  {styled_status(task)}"
+    key = f" [{task['node_key']}]" if task.get("node_key") else ""
+    target = f" → {task['target']}" if task.get("target") is not None else ""
+    plain = escape(f"#{task['task_id']} {task['task_type']}{key}{name}{target}")
+    return f"{plain}  {styled_status(task)}"
 
 
 def workers_table(workers: list[dict[str, Any]]) -> Table:

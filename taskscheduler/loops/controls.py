@@ -36,7 +36,7 @@ from taskscheduler.services import WorkerCommands
 from taskscheduler.task_actions import act_on
 from taskscheduler.topologies import start_control
 from taskworker.contract import Action, Strategy
-from taskworker.errors import NotFound, TaskError
+from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
 from taskworker.states import Outcome, State, Trigger
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,13 @@ class ControlLoop:
         rows = {child.id: row for child, row in children.values()}
         moved, complete = self._act(control, plan, rows)
         progress = control_plan.progress([child for child, _ in children.values()])
-        with self.engine.begin() as conn:
-            moved += self._write(conn, control, plan, rows, complete=complete, progress=progress)
+        try:
+            with self.engine.begin() as conn:
+                moved += self._write(
+                    conn, control, plan, rows, complete=complete, progress=progress
+                )
+        except (ConcurrentUpdate, TransitionRefused):
+            pass  # another pass (another node's, an operator) moved it first: look again
         return moved
 
     def _children(self, conn: Connection, control: Row[Any]) -> dict[int, tuple[Child, Row[Any]]]:

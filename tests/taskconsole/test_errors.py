@@ -87,7 +87,6 @@ def test_a_zero_timeout_is_a_usage_error(console: Console) -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["topology", "submit", "FILE"],
         ["trigger", "add", "FILE"],
         ["trigger", "list"],
         ["trigger", "show", "1"],
@@ -96,10 +95,10 @@ def test_a_zero_timeout_is_a_usage_error(console: Console) -> None:
         ["trigger", "delete", "1"],
     ],
 )
-def test_topology_and_trigger_commands_say_this_scheduler_lacks_them(
+def test_trigger_commands_say_this_scheduler_lacks_them(
     console: Console, tmp_path: Path, args: list[str]
 ) -> None:
-    # Given a valid document, on a scheduler without /v1/topology and /v1/triggers
+    # Given a valid document, on a scheduler without /v1/triggers
     document = tmp_path / "definition.json"
     document.write_text(json.dumps({"name": "nightly", "nodes": [], "kind": "timed"}))
     args = [str(document) if arg == "FILE" else arg for arg in args]

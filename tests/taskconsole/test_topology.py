@@ -1,0 +1,51 @@
+"""``topology submit`` and ``tree`` against the real ``POST /v1/topology``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.taskconsole.conftest import Console
+from tests.taskconsole.test_errors import one_line_error
+
+DAG = {
+    "name": "provision",
+    "nodes": [
+        {"key": "instance", "task_type": "external", "params": {}},
+        {"key": "database", "task_type": "external", "params": {}, "depends_on": ["instance"]},
+    ],
+}
+
+
+def test_topology_submit_stores_the_dag_and_tree_draws_it_by_key(
+    console: Console, tmp_path: Path
+) -> None:
+    # Given a DAG in a file
+    document = tmp_path / "dag.json"
+    document.write_text(json.dumps(DAG))
+
+    # When the operator submits it, for scripts and for people
+    control = console.json("topology", "submit", str(document))
+    shown = console("topology", "submit", str(document))
+
+    # Then the control task runs and names its children by key
+    assert (control["task_type"], control["task_status"]) == ("topology", "running")
+    assert set(control["children"]) == {"instance", "database"}
+    assert shown.exit_code == 0 and "database" in shown.stdout
+    # And the tree draws each child under it with its key and state
+    tree = console.json("tree", str(control["task_id"]))
+    assert [c["node_key"] for c in tree["children"]] == ["instance", "database"]
+    drawn = console("tree", str(control["task_id"])).stdout.splitlines()
+    assert drawn[0].startswith(f"#{control['task_id']} topology provision")
+    assert any(f"#{control['children']['database']} external [database]" in line for line in drawn)
+
+
+def test_a_bad_topology_is_a_usage_error_naming_the_node(console: Console, tmp_path: Path) -> None:
+    cyclic = {**DAG, "nodes": [{**DAG["nodes"][0], "depends_on": ["database"]}, DAG["nodes"][1]]}
+    document = tmp_path / "dag.json"
+    document.write_text(json.dumps(cyclic))
+
+    result = console("topology", "submit", str(document))
+
+    assert result.exit_code == 2
+    assert "nodes" in one_line_error(result) and "cycle" in one_line_error(result)
