@@ -82,11 +82,17 @@ class Cluster:
 
 @contextmanager
 def cluster(
-    tmp_path: Path, *, capacity: int = 16, redis_url: str | None = None, embedded: bool = False
+    tmp_path: Path,
+    *,
+    capacity: int = 16,
+    redis_url: str | None = None,
+    embedded: bool = False,
+    worker_env: dict[str, str] | None = None,
 ) -> Iterator[Cluster]:
     """Node 0 and node 1 share the database (and, given ``redis_url``, the Redis queue);
     both workers report to node 1. ``embedded``: the database is one SQLite file, with the
-    database queue and locks (the defaults), instead of a MariaDB database."""
+    database queue and locks (the defaults), instead of a MariaDB database. ``worker_env``:
+    more environment for the workers (credentials references, say)."""
     db_url = f"sqlite:///{tmp_path / 'tasks.db'}" if embedded else services.create_mysql_database()
     migrate.upgrade(db_url)
     engine = make_engine(db_url)
@@ -116,7 +122,11 @@ def cluster(
             argv = [PYTHON, "-m", "taskworker", "serve", "--bind", f"127.0.0.1:{port}"]
             argv += ["--scheduler", nodes[1].url, "--name", f"w{index}"]
             argv += ["--capacity", str(capacity)]
-            env = {"TASK_WORKER_SECRET": SECRET, "TASK_WORKER_HEARTBEAT_SECONDS": "1"}
+            env = {
+                "TASK_WORKER_SECRET": SECRET,
+                "TASK_WORKER_HEARTBEAT_SECONDS": "1",
+                **(worker_env or {}),
+            }
             url = f"http://127.0.0.1:{port}"
             log_path = tmp_path / f"w{index}.log"
             result.workers.append(
