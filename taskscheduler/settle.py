@@ -92,6 +92,8 @@ def settle(
         held=row.control_task_id is not None,
     )
     outcome_columns = {"result": result, "error": None if success else error}
+    if row.state == State.ROLLBACK:  # the run's result stays: it says what was undone
+        outcome_columns = {} if success else {"error": error}
     applied: list[Applied] = []
     for index, (trigger, outcome) in enumerate(steps):
         changes: dict[str, Any] = outcome_columns if index == 0 else {}

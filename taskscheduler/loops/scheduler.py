@@ -237,7 +237,7 @@ class SchedulerLoop:
         each task both or neither (a savepoint undoes the locks of a task that found one
         held), so the state is validated again with the locks held."""
         prepared: list[Start] = []
-        busy: list[tuple[Start, finish.ResourceBusy]] = []
+        busy: list[tuple[Start, finish.ResourceBusy, list[str]]] = []
         plain: list[Start] = []
         with self.engine.begin() as conn:
             for start, answer in accepted:
@@ -259,7 +259,7 @@ class SchedulerLoop:
                             seen=Seen.after(start.row, start.created),
                         )
                 except finish.ResourceBusy as held:
-                    busy.append((start, held))
+                    busy.append((start, held, resources))
                 except (ConcurrentUpdate, TransitionRefused):
                     pass  # an operator paused or cancelled it while it was being started
                 else:
@@ -267,13 +267,19 @@ class SchedulerLoop:
                         dataclasses.replace(start, created=applied, locks=_locks(tokens))
                     )
             prepared += self._apply_to(conn, Trigger.PREPARE, plain)
-        for start, exc in busy:
+        for start, exc, resources in busy:
             with contextlib.suppress(TaskError):
                 self.client.act(
                     start.url, start.row.task_type, start.row.id, "cancel", start.created.attempt
                 )
             self._postpone(
-                start.row.id, start.created.version, now, str(exc), wait=WAKE_FALLBACK_SECONDS
+                start.row.id,
+                start.created.version,
+                now,
+                str(exc),
+                wait=WAKE_FALLBACK_SECONDS,
+                # stored, so the release of any of them wakes the task (finish.after_move)
+                resources=resources,
             )
         return prepared
 
@@ -394,7 +400,9 @@ class SchedulerLoop:
         version: int | None,
         now: datetime,
         reason: str,
+        *,
         wait: float | None = None,
+        resources: list[str] | None = None,
     ) -> None:
         """Postpone for ``wait`` seconds, or by default with a wait that doubles with every
         earlier postponement of the task, so a task waiting out a long outage adds a record
@@ -415,7 +423,10 @@ class SchedulerLoop:
                 reason=reason,
                 expect_version=version,
                 now=now,
-                changes={"ready_at": now + timedelta(seconds=wait)},
+                changes={
+                    "ready_at": now + timedelta(seconds=wait),
+                    **({"resources": resources} if resources else {}),
+                },
             )
 
     def _settle_failure(self, task_id: int, error: Any, reason: str) -> None:

@@ -108,8 +108,9 @@ def test_a_second_schema_change_of_a_table_waits_in_postpose_for_the_first(site)
     ):
         cur.execute(f"DROP DATABASE IF EXISTS {database}")
         cur.execute(f"CREATE DATABASE {database}")
-        cur.execute(f"CREATE TABLE {database}.big (id INT PRIMARY KEY)")
-        cur.execute(f"INSERT INTO {database}.big SELECT seq FROM seq_1_to_300000")
+        cur.execute(f"USE {database}")
+        cur.execute("CREATE TABLE big (id INT PRIMARY KEY)")
+        cur.execute("INSERT INTO big SELECT seq FROM seq_1_to_300000")
     try:
 
         def change(column: str) -> dict[str, Any]:
