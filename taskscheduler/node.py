@@ -24,6 +24,7 @@ from taskscheduler.loops.base import Loop, LoopRunner
 from taskscheduler.loops.callbacks import CallbackLoop
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.controls import ControlLoop
+from taskscheduler.loops.producer import ProducerLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.queue import build as build_queue
 from taskscheduler.registry import Registry
@@ -70,6 +71,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             queue=queue,
         )
     )
+    wakeup = Wakeup(settings.redis_url)
     housekeeping: list[Loop] = [
         CheckerLoop(
             engine,
@@ -83,6 +85,13 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
         CallbackLoop(
             engine, node=settings.node_name, lease_seconds=settings.lease_seconds, locks=locks
         ),
+        ProducerLoop(
+            engine,
+            locks,
+            node=settings.node_name,
+            lease_seconds=settings.lease_seconds,
+            wakeup=wakeup,
+        ),
     ]
     stop, woken = threading.Event(), threading.Event()
 
@@ -95,8 +104,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
 
     threading.Thread(target=orphaned, daemon=True).start()
     # The dispatch loops start tasks as soon as they are announced; the housekeeping loops
-    # (timeouts, retries, callbacks) keep their own pace in a thread of their own.
-    wakeup = Wakeup(settings.redis_url)
+    # (timeouts, retries, callbacks, triggers) keep their own pace in a thread of their own.
     threading.Thread(target=wakeup.listen, args=(woken, stop), daemon=True).start()
     idle = LOOP_INTERVAL_SECONDS if settings.redis_url else DATABASE_IDLE_SECONDS
     keeper = threading.Thread(

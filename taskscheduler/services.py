@@ -21,6 +21,7 @@ from taskscheduler.settings import Settings
 from taskscheduler.task_actions import TaskActions
 from taskscheduler.task_queries import TaskQueries
 from taskscheduler.tasks_service import TaskService
+from taskscheduler.triggers.service import TriggerService
 from taskscheduler.wakeup import Wakeup
 from taskworker.contract import Action, TaskView
 from taskworker.errors import Unavailable
@@ -69,6 +70,7 @@ class Services:
     queries: TaskQueries
     commands: WorkerCommands
     wakeup: Wakeup
+    triggers: TriggerService
 
     @classmethod
     def build(
@@ -97,6 +99,7 @@ class Services:
             queries=TaskQueries(eng),
             commands=reach,
             wakeup=wakeup,
+            triggers=TriggerService(eng, tasks),
         )
 
     def close(self) -> None:

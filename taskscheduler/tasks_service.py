@@ -90,7 +90,7 @@ class TaskService:
             return seen, False
         try:
             with self._engine.begin() as conn:
-                task_id, triggers = self._store(conn, task_type, body, actor)
+                task_id, triggers = store(conn, task_type, body, actor)
                 # read back in the same transaction: the stored defaults, no second checkout
                 row = conn.execute(select(TASKS).where(_c.id == task_id)).one()
         except IntegrityError:
@@ -120,7 +120,7 @@ class TaskService:
                     ids, triggers = dict(seen), []
                     for index, body in enumerate(bodies):
                         if index not in ids:
-                            ids[index], moved = self._store(conn, types[index], body, actor)
+                            ids[index], moved = store(conn, types[index], body, actor)
                             triggers += moved
                     query = select(TASKS).where(_c.id.in_(list(ids.values())))
                     rows = {row.id: row for row in conn.execute(query)}
@@ -193,21 +193,6 @@ class TaskService:
         spec = self._registry.type_spec(task_type)
         self._registry.validate_params(task_type, spec, body.params)
         check_fanout(info)
-
-    @staticmethod
-    def _store(
-        conn: Connection, task_type: str, body: CreateBody, actor: str
-    ) -> tuple[int, list[str]]:
-        """Insert one checked task in ``conn``'s transaction; its id and the triggers applied."""
-        _check_links(conn, body)
-        task_id = store_task(conn, task_type, body, _columns, actor)
-        triggers = [Trigger.SUBMIT.value]
-        if body.create_info.targets is not None:
-            start_control(conn, task_id, actor=actor, now=utcnow())
-        if body.process_arg.task_status == State.PAUSE:
-            apply_trigger(conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused")
-            triggers.append(Trigger.PAUSE.value)
-        return task_id, triggers
 
     def create_topology(self, body: TopologyBody, *, actor: str) -> tuple[TopologyView, bool]:
         """Store a topology whole (see :mod:`taskscheduler.topologies`) and start its control
@@ -290,6 +275,27 @@ class TaskService:
             retry_count=row.retry_count,
             plugin=plugin,
         )
+
+
+def store(
+    conn: Connection,
+    task_type: str,
+    body: CreateBody,
+    actor: str,
+    *,
+    link: dict[str, Any] | None = None,
+) -> tuple[int, list[str]]:
+    """Insert one checked task in ``conn``'s transaction (``link``: more columns, such as a
+    trigger instance's ``trigger_id`` and ``fire_time``); its id and the triggers applied."""
+    _check_links(conn, body)
+    task_id = store_task(conn, task_type, body, _columns, actor, link=link)
+    triggers = [Trigger.SUBMIT.value]
+    if body.create_info.targets is not None:
+        start_control(conn, task_id, actor=actor, now=utcnow())
+    if body.process_arg.task_status == State.PAUSE:
+        apply_trigger(conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused")
+        triggers.append(Trigger.PAUSE.value)
+    return task_id, triggers
 
 
 def _columns(task_type: str, body: CreateBody) -> dict[str, Any]:

@@ -129,6 +129,24 @@ class TopologyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     create_info: CreateInfo | None = None
 
 
+class TriggerBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /v1/triggers``: a timed (cron, interval or list of times) or permanent task
+    definition; the Producer makes ``template`` into instances carrying ``trigger_id`` and
+    ``fire_time``."""
+
+    name: Name
+    kind: Literal["timed", "permanent"] = "timed"
+    cron: Annotated[str, msgspec.Meta(max_length=255)] | None = None
+    interval_second: Annotated[float, msgspec.Meta(gt=0)] | None = None
+    times: list[str] | None = None
+    timezone: Annotated[str, msgspec.Meta(max_length=64)] = "UTC"
+    overlap: Literal["skip", "queue", "allow"] = "skip"
+    misfire: Literal["fire_once", "skip"] = "fire_once"
+    enabled: bool = True
+    #: A create body naming its type in ``create_info.task_type``.
+    template: CreateBody
+
+
 class ProgressBody(msgspec.Struct, forbid_unknown_fields=True):
     percent: Annotated[float, msgspec.Meta(ge=0, le=100)]
     message: Annotated[str, msgspec.Meta(max_length=1024)] = ""

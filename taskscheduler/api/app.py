@@ -27,6 +27,7 @@ from taskscheduler.api.ops import HealthResource, MetricsResource, RequestMetric
 from taskscheduler.api.reports import Reports
 from taskscheduler.api.tasks import TaskList, TaskResource
 from taskscheduler.api.topologies import TopologyResource
+from taskscheduler.api.triggers import TriggerEntry, Triggers
 from taskscheduler.api.workers import Types, WorkerBeat, WorkerDrain, WorkerEntry, Workers
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings, load
@@ -48,6 +49,8 @@ def create_app(settings: Settings, services: Services) -> falcon.App:
     app.add_route("/v1/tasks/{task_id:int(min=1)}/logs", Logs(services))
     app.add_route("/v1/tasks/{task_id:int(min=1)}/children", Children(services))
     app.add_route("/v1/topology", TopologyResource(services))
+    app.add_route("/v1/triggers", Triggers(services))
+    app.add_route("/v1/triggers/{trigger_id:int(min=1)}", TriggerEntry(services))
     app.add_route("/v1/workers", Workers(services))
     app.add_route("/v1/workers/{name}", WorkerEntry(services))
     app.add_route("/v1/workers/{name}/heartbeat", WorkerBeat(services))

@@ -23,6 +23,8 @@ from taskscheduler.views import (
     SummaryView,
     TaskPage,
     TopologyView,
+    TriggerPage,
+    TriggerView,
     TypeView,
     WorkerView,
 )
@@ -43,6 +45,7 @@ from taskworker.contract import (
     TaskView,
     TopologyBody,
     TransitionView,
+    TriggerBody,
     WorkerHeartbeat,
     WorkerRegistration,
 )
@@ -96,6 +99,7 @@ _ID = _path("task_id", _INT)
 _LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "page size")
 _CURSOR = Param("cursor", _INT, "the previous page's next_cursor")
 _TASK_ID = Param("task_id", _INT, "the task", required=True)
+_TRIGGER = _path("trigger_id", _INT)
 
 
 def _enum(values: Any) -> dict[str, Any]:
@@ -226,6 +230,57 @@ OPERATIONS: tuple[Op, ...] = (
         (),
         (400, 409, 413),
         extra={"200": TopologyView},
+    ),
+    Op(
+        "/v1/triggers",
+        "GET",
+        "Timed and permanent task definitions, oldest first",
+        "viewer",
+        answer=TriggerPage,
+        params=(_LIMIT, _CURSOR),
+        errors=(400,),
+    ),
+    Op(
+        "/v1/triggers",
+        "POST",
+        "Create a timed (cron, interval, list of times) or permanent trigger",
+        "operator",
+        201,
+        TriggerView,
+        TriggerBody,
+        (),
+        (400, 409, 413),
+    ),
+    Op(
+        "/v1/triggers/{trigger_id}",
+        "GET",
+        "A trigger with its next fire times",
+        "viewer",
+        answer=TriggerView,
+        params=(
+            _TRIGGER,
+            Param("next", {"type": "integer", "minimum": 0, "maximum": 100}, "fire times (5)"),
+        ),
+    ),
+    Op(
+        "/v1/triggers/{trigger_id}",
+        "PUT",
+        "Pause or resume a trigger",
+        "operator",
+        answer=TriggerView,
+        params=(
+            _TRIGGER,
+            Param("action", {"enum": ["pause", "resume"]}, "what to do", required=True),
+        ),
+    ),
+    Op(
+        "/v1/triggers/{trigger_id}",
+        "DELETE",
+        "Delete a trigger (its instances stay)",
+        "operator",
+        204,
+        params=(_TRIGGER,),
+        errors=(404,),
     ),
     Op("/v1/workers", "GET", "Registered workers", "viewer", answer=list[WorkerView], errors=()),
     Op(

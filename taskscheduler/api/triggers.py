@@ -1,0 +1,51 @@
+"""``/v1/triggers``: timed and permanent task definitions (the Producer fires them)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import falcon
+
+from taskscheduler.api import params
+from taskscheduler.api.auth import OPERATOR, VIEWER, Guarded
+from taskscheduler.api.media import body, reply
+from taskscheduler.services import Services
+from taskscheduler.triggers.service import MAX_NEXT
+from taskworker.contract import TriggerBody
+
+
+class TriggerAction(StrEnum):
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class Triggers(Guarded):
+    ACCESS = {"GET": VIEWER, "POST": OPERATOR}
+
+    def __init__(self, services: Services) -> None:
+        self._triggers = services.triggers
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        reply(resp, self._triggers.page(params.limit(req), params.cursor(req)))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        reply(resp, self._triggers.create(body(req, TriggerBody)), 201)
+
+
+class TriggerEntry(Guarded):
+    ACCESS = {"GET": VIEWER, "PUT": OPERATOR, "DELETE": OPERATOR}
+
+    def __init__(self, services: Services) -> None:
+        self._triggers = services.triggers
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, trigger_id: int) -> None:
+        upcoming = params.integer(req, "next", minimum=0, maximum=MAX_NEXT)
+        reply(resp, self._triggers.get(trigger_id, 5 if upcoming is None else upcoming))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, trigger_id: int) -> None:
+        action = params.require(params.choice(req, "action", TriggerAction), "action")
+        reply(resp, self._triggers.set_enabled(trigger_id, action is TriggerAction.RESUME))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, trigger_id: int) -> None:
+        self._triggers.delete(trigger_id)
+        resp.status = falcon.HTTP_204

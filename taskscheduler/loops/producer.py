@@ -1,0 +1,197 @@
+"""The Producer: turns timed and permanent triggers into task instances, each fire once.
+
+Exactly once across any number of nodes rests on two things:
+
+* **Ownership.** Triggers are split into :data:`SHARDS` shards by id; a node works on the
+  shards whose lease (``producer:<n>``, through the node's lock backend) it holds, renewed
+  every pass. A node that dies loses its leases when they expire (``TASK_LEASE_SECONDS``)
+  and the next pass of another node takes them: that is the failover time. One node alone
+  holds every shard; nodes started together share them as they happen to take them.
+* **A unique key.** Each instance carries ``(trigger_id, fire_time)``, unique in the
+  database, and is inserted in the same transaction that moves the trigger's
+  ``next_fire_time`` on, conditionally on the trigger's version. Two owners (a lease that
+  lapsed mid-pass) cannot both commit: the second finds the version moved or the key taken,
+  and its transaction creates nothing.
+
+A pass handles the due triggers of its shards in one transaction (a batch's worth of
+instances for one commit); should one of them collide, the batch is redone one trigger a
+transaction, so the others still fire.
+
+Timed triggers: the fire times due are :func:`taskscheduler.triggers.base.due`\\ 's (the
+misfire policy after downtime). Overlap: ``allow`` fires regardless of earlier instances,
+``skip`` drops the fire times that come while an instance is unfinished, ``queue`` keeps
+the next fire time waiting until the unfinished instance ends, then fires it (late), one at
+a time.
+
+Permanent triggers: one live instance at all times. While it lives the trigger is looked at
+every :data:`PERMANENT_CHECK_SECONDS`; once it ended, the next is started at once after a
+success, or after a backoff that doubles with each consecutive failure (up to
+:data:`MAX_BACKOFF_SECONDS`); ``failures`` counts them and is stored only when the next
+instance starts, so looking again never counts one failure twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from taskscheduler.db.models import utcnow
+from taskscheduler.lifecycle import TASKS
+from taskscheduler.locks import Locks, Ownership
+from taskscheduler.tasks_service import store
+from taskscheduler.triggers.base import due
+from taskscheduler.triggers.service import TRIGGERS, schedule_of, template_of
+from taskscheduler.wakeup import Wakeup
+from taskworker.states import Outcome, State
+
+log = logging.getLogger(__name__)
+_t = TRIGGERS.c
+_c = TASKS.c
+#: Shards of the triggers' ids, each owned through a lease of its own.
+SHARDS = 8
+#: Due triggers handled per pass.
+BATCH = 500
+#: How often a permanent trigger with a live instance is looked at.
+PERMANENT_CHECK_SECONDS = 1.0
+BACKOFF_SECONDS = 1.0
+MAX_BACKOFF_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class Fire:
+    """What one pass does to one trigger: the instances' fire times and what to write."""
+
+    trigger: Any
+    fire_times: list[datetime]
+    values: dict[str, Any]
+
+
+class ProducerLoop:
+    name = "producer"
+
+    def __init__(
+        self,
+        engine: Engine,
+        locks: Locks,
+        *,
+        node: str,
+        lease_seconds: float,
+        wakeup: Wakeup | None = None,
+    ) -> None:
+        self.engine = engine
+        self.actor = f"producer:{node}"
+        self.shards = [
+            Ownership(locks, f"producer:{shard}", node, lease_seconds) for shard in range(SHARDS)
+        ]
+        self.wakeup = wakeup or Wakeup(None)
+        #: Instances a collision kept from being created twice (for the logs and tests).
+        self.collisions = 0
+
+    def owned(self) -> list[int]:
+        return [shard for shard, lease in enumerate(self.shards) if lease.hold()]
+
+    def tick(self, now: datetime) -> int:
+        shards = self.owned()
+        if not shards:
+            return 0
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(TRIGGERS)
+                .where(_t.enabled.is_(True), _t.next_fire_time <= now, (_t.id % SHARDS).in_(shards))
+                .order_by(_t.next_fire_time)
+                .limit(BATCH)
+            ).all()
+            fires = [fire for row in rows if (fire := self._plan(conn, row, now)) is not None]
+            conn.rollback()
+        if not fires:
+            return 0
+        try:
+            made = self._write(fires)
+        except IntegrityError:
+            made = 0
+            for fire in fires:  # one collided: the others still fire, each on its own
+                try:
+                    made += self._write([fire])
+                except IntegrityError:
+                    self.collisions += 1
+                    log.warning("trigger %d: %s fired already", fire.trigger.id, fire.fire_times)
+        if made:
+            self.wakeup.notify()
+        return len(fires)
+
+    def _plan(self, conn: Connection, row: Any, now: datetime) -> Fire | None:
+        if row.kind == "permanent":
+            return self._plan_permanent(conn, row, now)
+        schedule = schedule_of(row)
+        assert schedule is not None
+        fire_times, following = due(schedule, row.next_fire_time, now, row.misfire)
+        if row.overlap != "allow" and fire_times and self._unfinished(conn, row.id):
+            if row.overlap == "queue":
+                return None  # the fire time waits, due, until the instance ends
+            fire_times = []
+        elif row.overlap == "queue" and fire_times:
+            fire_times = [row.next_fire_time]  # the oldest waiting time first, one at a time
+            following = schedule.next_after(row.next_fire_time)
+        values: dict[str, Any] = {"next_fire_time": following}
+        if fire_times:
+            values["last_fire_time"] = fire_times[-1]
+        return Fire(row, fire_times, values)
+
+    def _plan_permanent(self, conn: Connection, row: Any, now: datetime) -> Fire:
+        check = {"next_fire_time": now + timedelta(seconds=PERMANENT_CHECK_SECONDS)}
+        if self._unfinished(conn, row.id):
+            return Fire(row, [], check)
+        last = conn.execute(
+            select(_c.outcome, _c.finished_at)
+            .where(_c.trigger_id == row.id)
+            .order_by(_c.fire_time.desc())
+            .limit(1)
+        ).one_or_none()
+        failures = 0 if last is None or last.outcome == Outcome.SUCCEEDED else row.failures + 1
+        if last is not None and failures:
+            backoff = min(MAX_BACKOFF_SECONDS, BACKOFF_SECONDS * 2 ** (failures - 1))
+            start_at = (last.finished_at or now) + timedelta(seconds=backoff)
+            if start_at > now:
+                return Fire(row, [], {"next_fire_time": start_at})
+        fire_time = row.next_fire_time
+        return Fire(row, [fire_time], {**check, "failures": failures, "last_fire_time": fire_time})
+
+    @staticmethod
+    def _unfinished(conn: Connection, trigger_id: int) -> bool:
+        found = conn.execute(
+            select(_c.id).where(_c.trigger_id == trigger_id, _c.state != State.FINISH).limit(1)
+        ).first()
+        return found is not None
+
+    def _write(self, fires: list[Fire]) -> int:
+        """Move the triggers on and insert their instances, in one transaction."""
+        made = 0
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for fire in fires:
+                row = fire.trigger
+                moved = conn.execute(
+                    update(TRIGGERS)
+                    .where(_t.id == row.id, _t.version == row.version)
+                    .values({**fire.values, "version": row.version + 1, "updated_at": now})
+                )
+                if moved.rowcount != 1:
+                    continue  # another owner moved it first: it fired what was due
+                template = template_of(row)
+                task_type = template.create_info.task_type
+                assert task_type is not None
+                for fire_time in fire.fire_times:
+                    store(
+                        conn,
+                        task_type,
+                        template,
+                        self.actor,
+                        link={"trigger_id": row.id, "fire_time": fire_time},
+                    )
+                    made += 1
+        return made
