@@ -95,7 +95,7 @@ def _switch(action: str, help_text: str) -> click.Command:
 
 
 _switch("pause", "Stop a trigger from firing until it is resumed.")
-_switch("resume", "Let a paused trigger fire again (misfire policy applies).")
+_switch("resume", "Let a paused trigger fire again, from its next fire time after now.")
 
 
 @trigger.command("delete")

@@ -196,12 +196,12 @@ def triggers_table(triggers: list[dict[str, Any]]) -> Table:
     table = Table("ID", "NAME", "KIND", "SCHEDULE", "ENABLED", "NEXT FIRE", box=None)
     for trigger in triggers:
         table.add_row(
-            str(trigger.get("trigger_id") or trigger.get("id") or ""),
+            str(trigger["trigger_id"]),
             trigger.get("name") or "",
             trigger.get("kind") or "",
             schedule_of(trigger),
             "yes" if trigger.get("enabled", True) else "no",
-            str((trigger.get("next_fire_times") or [""])[0]),
+            when(trigger["next_fire_time"]) if trigger.get("next_fire_time") else "-",
         )
     return table
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner, Result
 
 from taskconsole.cli import main
@@ -82,33 +81,6 @@ def test_a_zero_timeout_is_a_usage_error(console: Console) -> None:
     result = console("--timeout", "0", "list")
 
     assert result.exit_code == 2
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["trigger", "add", "FILE"],
-        ["trigger", "list"],
-        ["trigger", "show", "1"],
-        ["trigger", "pause", "1"],
-        ["trigger", "resume", "1"],
-        ["trigger", "delete", "1"],
-    ],
-)
-def test_trigger_commands_say_this_scheduler_lacks_them(
-    console: Console, tmp_path: Path, args: list[str]
-) -> None:
-    # Given a valid document, on a scheduler without /v1/triggers
-    document = tmp_path / "definition.json"
-    document.write_text(json.dumps({"name": "nightly", "nodes": [], "kind": "timed"}))
-    args = [str(document) if arg == "FILE" else arg for arg in args]
-
-    # When the command runs
-    result = console(*args, role="admin")
-
-    # Then it reports the missing endpoint in one line with exit code 3
-    assert result.exit_code == 3
-    assert "not supported by this scheduler" in one_line_error(result)
 
 
 def test_a_definition_file_that_is_not_json_is_a_usage_error(

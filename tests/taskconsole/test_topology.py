@@ -49,3 +49,38 @@ def test_a_bad_topology_is_a_usage_error_naming_the_node(console: Console, tmp_p
 
     assert result.exit_code == 2
     assert "nodes" in one_line_error(result) and "cycle" in one_line_error(result)
+
+
+def test_trigger_commands_drive_the_real_endpoints(console: Console, tmp_path: Path) -> None:
+    # Given a timed definition in a file
+    document = tmp_path / "trigger.json"
+    definition = {
+        "name": "every-minute",
+        "cron": "* * * * *",
+        "timezone": "Europe/Berlin",
+        "template": {"create_info": {"task_type": "external"}, "params": {}},
+    }
+    document.write_text(json.dumps(definition))
+
+    # When the operator adds, lists, shows, pauses, resumes and deletes it
+    added = console.json("trigger", "add", str(document))
+    trigger_id = str(added["trigger_id"])
+    listed = console.json("trigger", "list")
+    table = console("trigger", "list")
+    shown = console.json("trigger", "show", trigger_id)
+    paused = console.json("trigger", "pause", trigger_id)
+    resumed = console.json("trigger", "resume", trigger_id)
+    deleted = console("trigger", "delete", trigger_id)
+
+    # Then each does what it says, for scripts and for people
+    assert added["kind"] == "timed" and added["next_fire_time"]
+    assert any(t["trigger_id"] == added["trigger_id"] for t in listed)
+    assert "every-minute" in table.stdout and "cron * * * * *" in table.stdout
+    assert len(shown["next_fire_times"]) == 5
+    assert (paused["enabled"], resumed["enabled"]) == (False, True)
+    assert deleted.exit_code == 0
+    assert console("trigger", "show", trigger_id).exit_code == 3
+    # And a bad one is a usage error naming the field
+    document.write_text(json.dumps({**definition, "name": "bad", "cron": "61 * * * *"}))
+    refused = console("trigger", "add", str(document))
+    assert refused.exit_code == 2 and "cron" in one_line_error(refused)
