@@ -74,22 +74,20 @@ def due(
 ) -> tuple[list[datetime], datetime | None]:
     """The fire times to create now, and the trigger's next fire time after them.
 
-    Fire times up to ``now`` are due. After downtime several may be: ``fire_once`` creates
-    only the latest of them (late), ``skip`` creates none that is older than
-    :data:`SKIP_GRACE` (only those missed by a slow pass, not by downtime). Either way the
-    trigger then waits for its first fire time after ``now``.
+    Fire times up to ``now`` are due. Those missed by less than :data:`SKIP_GRACE` — a slow
+    pass, or a node's failover within its lease time — all fire, under either policy. Older
+    ones were missed by downtime: ``fire_once`` creates the latest of them (late) when no
+    recent one fires anyway, ``skip`` none. Either way the trigger then waits for its first
+    fire time after ``now``.
     """
     missed: list[datetime] = []
     cursor: datetime | None = next_fire
     while cursor is not None and cursor <= now and len(missed) < MAX_FIRES_PER_PASS:
         missed.append(cursor)
         cursor = schedule.next_after(cursor)
-    if len(missed) <= 1:
-        fires = [t for t in missed if misfire == "fire_once" or now - t <= SKIP_GRACE]
-    elif misfire == "fire_once":
-        fires = [missed[-1]]
-    else:
-        fires = [t for t in missed if now - t <= SKIP_GRACE]
+    fires = [t for t in missed if now - t <= SKIP_GRACE]
+    if not fires and misfire == "fire_once":
+        fires = missed[-1:]
     while cursor is not None and cursor <= now:
         cursor = schedule.next_after(cursor)
     return fires, cursor

@@ -130,3 +130,12 @@ def test_nothing_is_due_before_the_next_fire_time():
         [],
         next_fire,
     )
+
+
+def test_times_missed_by_a_failover_all_fire_under_either_policy():
+    schedule = schedule_for(interval_second=1, anchor=datetime(2026, 1, 1, tzinfo=UTC))
+    start = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+    for policy in ("fire_once", "skip"):
+        fires, next_fire = due(schedule, start, start + timedelta(seconds=4.5), policy)
+        assert fires == [start + timedelta(seconds=s) for s in range(5)]
+        assert next_fire == start + timedelta(seconds=5)
