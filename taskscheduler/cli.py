@@ -16,6 +16,7 @@ import click
 from taskscheduler.db.engine import make_engine
 from taskscheduler.db.schema import check_schema
 from taskscheduler.errors import SchemaOutdated
+from taskscheduler.logdumper.config import load_rules
 from taskscheduler.node import ApiApplication, start_loops
 from taskscheduler.settings import Settings, load
 from taskworker.config import SettingsError
@@ -26,6 +27,8 @@ log = logging.getLogger("taskscheduler")
 def _settings(**overrides: Any) -> Settings:
     try:
         settings = load(**overrides)
+        if settings.logdumper_rules:
+            load_rules(settings.logdumper_rules)  # refused here, not later in the loops
     except SettingsError as exc:
         click.echo(f"taskscheduler: {exc}", err=True)
         sys.exit(2)

@@ -20,10 +20,12 @@ from gunicorn.app.base import BaseApplication
 from taskscheduler.api.app import create_app
 from taskscheduler.db.engine import make_engine
 from taskscheduler.locks import make_locks
+from taskscheduler.logdumper.config import load_rules
 from taskscheduler.loops.base import Loop, LoopRunner
 from taskscheduler.loops.callbacks import CallbackLoop
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.controls import ControlLoop
+from taskscheduler.loops.logdumper import LogDumperLoop
 from taskscheduler.loops.producer import ProducerLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.queue import build as build_queue
@@ -93,6 +95,17 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             wakeup=wakeup,
         ),
     ]
+    if settings.logdumper_rules:
+        housekeeping.append(
+            LogDumperLoop(
+                engine,
+                load_rules(settings.logdumper_rules),
+                locks,
+                node=settings.node_name,
+                lease_seconds=settings.lease_seconds,
+                wakeup=wakeup,
+            )
+        )
     stop, woken = threading.Event(), threading.Event()
 
     def orphaned() -> None:

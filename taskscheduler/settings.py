@@ -54,6 +54,9 @@ class Settings(TaskSettings):
     #: Extra directories scanned for plugins (the standalone worker), besides ``plugins/``.
     plugin_dirs: list[str] = []
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: A JSON file of LogDumper rules (``[{name, source, pattern, template,
+    #: dedup_seconds?}]``); without it the LogDumper does not run.
+    logdumper_rules: str | None = None
 
     @field_validator("db_url")
     @classmethod

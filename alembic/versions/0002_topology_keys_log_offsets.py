@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(length=512), nullable=False),
         sa.Column("inode", Id, nullable=False),
         sa.Column("offset", Id, nullable=False),
+        sa.Column("tail", sa.String(length=64), nullable=False),
         sa.Column("updated_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("rule", "path", name=op.f("pk_log_offsets")),
     )

@@ -244,6 +244,8 @@ class LogOffset(Base):
     path: Mapped[str] = mapped_column(String(512), primary_key=True)
     inode: Mapped[int] = mapped_column(Id)
     offset: Mapped[int] = mapped_column(Id)
+    #: The last bytes before ``offset`` (hex), which tell a truncated file that grew back.
+    tail: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -8,8 +8,9 @@ caller persists the returned positions together with what it made of the lines.
   has another inode. The rest of the old file is read first, found by its inode in the same
   directory, then the new file from its start. The glob should name live files only
   (``*.log``, not ``*.log*``): a rotated file that the glob matched would be a new file.
-- Truncation (``copytruncate``, or ``> app.log``): the file is shorter than the offset; it is
-  read again from the start.
+- Truncation (``copytruncate``, or ``> app.log``): the file is shorter than the offset, or
+  it grew back past it with other bytes — the position keeps the last bytes before the
+  offset (``tail``) and they no longer match; it is read again from the start.
 """
 
 from __future__ import annotations
@@ -25,10 +26,16 @@ MAX_LINE_BYTES = 64 * 1024
 MAX_READ_BYTES = 4 * 1024 * 1024
 
 
+#: How many bytes before the offset a position keeps, to recognise its file.
+TAIL_BYTES = 32
+
+
 @dataclass(frozen=True)
 class Position:
     inode: int
     offset: int
+    #: The bytes just before ``offset`` (up to :data:`TAIL_BYTES`, within the last line).
+    tail: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,11 @@ def _read(key: str, path: str, start: Position) -> Iterator[Line]:
         return
     with handle:
         size = os.fstat(handle.fileno()).st_size
-        offset = start.offset if start.offset <= size else 0  # truncated: start over
+        offset = start.offset if start.offset <= size else 0  # shorter: truncated
+        if offset and start.tail:
+            handle.seek(offset - len(start.tail))
+            if handle.read(len(start.tail)) != start.tail:  # other bytes: truncated, regrown
+                offset = 0
         handle.seek(offset)
         chunk = handle.read(MAX_READ_BYTES)
     consumed = 0
@@ -98,9 +109,10 @@ def _read(key: str, path: str, start: Position) -> Iterator[Line]:
         if end < 0:
             break
         raw = chunk[consumed:end][:MAX_LINE_BYTES]
+        tail = chunk[max(consumed, end + 1 - TAIL_BYTES) : end + 1]
         consumed = end + 1
         yield Line(
             key,
             raw.decode("utf-8", "replace").rstrip("\r"),
-            Position(start.inode, offset + consumed),
+            Position(start.inode, offset + consumed, tail),
         )

@@ -9,7 +9,7 @@ from taskscheduler.logdumper.follower import Position, follow
 
 
 class Reader:
-    """What the Producer does: read, then persist the positions (here: keep them)."""
+    """What the LogDumper loop does: read, then persist the positions (here: keep them)."""
 
     def __init__(self, pattern: str) -> None:
         self.pattern = pattern
@@ -70,6 +70,16 @@ def test_truncation_starts_the_file_over(tmp_path):
     log.write_text("")
     append(log, "after\n")
     assert reader.poll() == ["after"]
+
+
+def test_a_truncated_file_that_grew_back_past_the_offset_starts_over(tmp_path):
+    log = tmp_path / "app.log"
+    append(log, "host db-1 is down\n")
+    reader = Reader(str(log))
+    reader.poll()
+    log.write_text("")
+    append(log, "host db-9 is down\nmore\n")  # as long as before, and then some
+    assert reader.poll() == ["host db-9 is down", "more"]
 
 
 def test_a_restart_with_persisted_positions_neither_repeats_nor_skips(tmp_path):
