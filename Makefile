@@ -6,7 +6,7 @@ BIND ?= 127.0.0.1:8080
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run services test lint fmt typecheck clean
+.PHONY: help install run services test lint fmt typecheck bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,21 @@ fmt: install  ## ruff fix and format
 
 typecheck: install  ## mypy
 	$(BIN)/mypy taskscheduler taskworker taskconsole plugins
+
+$(BIN)/celery: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q -e ".[dev,bench]"
+
+bench: install services $(BIN)/celery  ## TaskScheduler and Celery side by side, and the scenarios of bench/README.md (about 45 min)
+	$(BIN)/python -m bench.compare
+	$(BIN)/python -m bench.timed
+	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.soak
+
+bench-quick: install services $(BIN)/celery  ## the same, small and once (a few minutes)
+	$(BIN)/python -m bench.compare --quick
+	$(BIN)/python -m bench.timed --quick
+	$(BIN)/python -m bench.scale --quick
+	$(BIN)/python -m bench.soak --quick
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

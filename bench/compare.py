@@ -36,65 +36,25 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
-import urllib3
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
-from taskscheduler.db import migrate
+from bench.site import REDIS_URL, RESULTS, get, percentile, post, site
 from tests import services
-from tests.processes import PYTHON, free_port, running, wait_until
-
-RESULTS = Path(__file__).parent / "results"
-SECRET = "bench-secret"
-REDIS_DB = 11  # a database number of its own, flushed before each run
-HTTP = urllib3.PoolManager(maxsize=4)
-
+from tests.processes import PYTHON, wait_until
 
 # TaskScheduler
 
 
 @contextmanager
-def taskscheduler(redis_url: str | None, *, embedded: bool = False) -> Iterator[dict[str, Any]]:
-    home = Path(tempfile.mkdtemp(prefix="bench-ts-"))
-    db_url = f"sqlite:///{home / 'tasks.db'}" if embedded else services.create_mysql_database()
-    migrate.upgrade(db_url)
-    port, wport = free_port(), free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        "TASK_DB_URL": db_url,
-        "TASK_WORKER_SECRET": SECRET,
-        "TASK_NODE_NAME": "bench",
-        "TASK_LOG_LEVEL": "warning",
-        **({"TASK_REDIS_URL": redis_url} if redis_url else {}),
-    }
-    node = [PYTHON, "-m", "taskscheduler", "serve", "--bind", f"127.0.0.1:{port}"]
-    worker = [PYTHON, "-m", "taskworker", "serve", "--bind", f"127.0.0.1:{wport}"]
-    worker += ["--scheduler", url, "--capacity", "256", "--name", "bench-worker"]
-    engine = create_engine(db_url)
-    try:
-        with ExitStack() as stack:
-            stack.enter_context(
-                running([*node, "--workers", "2"], url=url, log_path=home / "node.log", env=env)
-            )
-            stack.enter_context(
-                running(
-                    worker,
-                    url=f"http://127.0.0.1:{wport}",
-                    log_path=home / "worker.log",
-                    env={"TASK_WORKER_SECRET": SECRET, "TASK_LOG_LEVEL": "warning"},
-                )
-            )
-            wait_until(lambda: _get(f"{url}/v1/workers"), 30, what="worker registered")
-            yield {"url": url, "engine": engine}
-    finally:
-        engine.dispose()
-        if not embedded:
-            services.drop_mysql_database(db_url)
+def taskscheduler(*, embedded: bool = False) -> Iterator[dict[str, Any]]:
+    with site(use_redis=not embedded, embedded=embedded) as running:
+        yield {"url": running.nodes[0], "engine": running.engine}
 
 
 def ts_throughput(system: dict[str, Any], n: int) -> float:
@@ -102,7 +62,7 @@ def ts_throughput(system: dict[str, Any], n: int) -> float:
     started = time.perf_counter()
     for first in range(0, n, 500):
         batch = [{"create_info": {"task_type": "noop"}} for _ in range(min(500, n - first))]
-        _post(f"{url}/v1/tasks", {"tasks": batch})
+        post(f"{url}/v1/tasks", {"tasks": batch})
 
     def finished() -> bool:
         with engine.connect() as conn:
@@ -117,9 +77,9 @@ def ts_round_trips(system: dict[str, Any], n: int) -> list[float]:
     url, took = system["url"], []
     for _ in range(n):
         started = time.perf_counter()
-        task_id = _post(f"{url}/v1/task/noop", {})["task_id"]
+        task_id = post(f"{url}/v1/task/noop", {})["task_id"]
         status = f"{url}/v1/task/noop?task_id={task_id}&action=status"
-        while _get(status)["task_status"] != "finish":
+        while get(status)["task_status"] != "finish":
             time.sleep(0.001)
         took.append(time.perf_counter() - started)
     return took
@@ -131,7 +91,7 @@ def ts_round_trips(system: dict[str, Any], n: int) -> list[float]:
 @contextmanager
 def celery(backend: str) -> Iterator[Any]:
     home = Path(tempfile.mkdtemp(prefix="bench-celery-"))
-    broker = f"redis://127.0.0.1:6379/{REDIS_DB}"
+    broker = REDIS_URL
     db_url = None
     if backend == "mariadb":
         db_url = services.create_mysql_database()
@@ -184,47 +144,24 @@ def celery_round_trips(noop: Any, n: int) -> list[float]:
 # The run
 
 
-def _post(url: str, body: Any) -> Any:
-    reply = HTTP.request(
-        "POST", url, body=json.dumps(body), headers={"Content-Type": "application/json"}
-    )
-    assert reply.status < 300, reply.data[:300]
-    return json.loads(reply.data)
-
-
-def _get(url: str) -> Any:
-    reply = HTTP.request("GET", url)
-    assert reply.status < 300, reply.data[:300]
-    return json.loads(reply.data)
-
-
-def _flush_redis() -> None:
-    redis.Redis(db=REDIS_DB).flushdb()
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
 SYSTEMS: dict[str, Callable[[], Any]] = {
-    "ts-mariadb-redis": lambda: taskscheduler(f"redis://127.0.0.1:6379/{REDIS_DB}"),
-    "ts-embedded": lambda: taskscheduler(None, embedded=True),
+    "ts-mariadb-redis": taskscheduler,
+    "ts-embedded": lambda: taskscheduler(embedded=True),
     "celery-redis": lambda: celery("redis"),
     "celery-mariadb": lambda: celery("mariadb"),
 }
 
 
 def measure(name: str, n: int, trips: int) -> dict[str, float]:
-    _flush_redis()
+    redis.Redis.from_url(REDIS_URL).flushdb()
     ours = name.startswith("ts-")
     with SYSTEMS[name]() as system:
         rate = (ts_throughput if ours else celery_throughput)(system, n)
         figures = {"throughput": rate}
         if name != "ts-embedded":
             took = (ts_round_trips if ours else celery_round_trips)(system, trips)
-            figures["p50_ms"] = 1000 * _percentile(took, 0.50)
-            figures["p99_ms"] = 1000 * _percentile(took, 0.99)
+            figures["p50_ms"] = 1000 * percentile(took, 0.50)
+            figures["p99_ms"] = 1000 * percentile(took, 0.99)
     print(f"  {name:18} " + "  ".join(f"{k} {v:8.1f}" for k, v in figures.items()), flush=True)
     return figures
 

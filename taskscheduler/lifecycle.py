@@ -336,3 +336,30 @@ def insert_task(
     record = _record(task_id, move, actor=actor, reason=reason, attempt=0, when=when)
     conn.execute(insert(RECORDS).values(record))
     return task_id
+
+
+def insert_tasks(
+    conn: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    actor: str,
+    now: datetime | None = None,
+    reason: str | None = None,
+) -> list[int]:
+    """:func:`insert_task` for many tasks in two statements: one multi-row ``INSERT ...
+    RETURNING`` of the tasks (ids in the order given) and one of their records."""
+    if not rows:
+        return []
+    move = decide(State.NONE, Trigger.SUBMIT)
+    when = now or utcnow()
+    base = {"created_at": when, "updated_at": when, "ready_at": when}
+    values = [{**base, **row, "state": move.to_state.value} for row in rows]
+    inserted = conn.execute(
+        insert(TASKS).returning(_c.id, sort_by_parameter_order=True), values
+    ).scalars()
+    ids = [int(task_id) for task_id in inserted]
+    records = [
+        _record(task_id, move, actor=actor, reason=reason, attempt=0, when=when) for task_id in ids
+    ]
+    conn.execute(insert(RECORDS), records)
+    return ids

@@ -43,10 +43,11 @@ from sqlalchemy.exc import IntegrityError
 from taskscheduler.db.models import utcnow
 from taskscheduler.lifecycle import TASKS
 from taskscheduler.locks import Locks, Ownership
-from taskscheduler.tasks_service import store
+from taskscheduler.tasks_service import plain, store, store_plain
 from taskscheduler.triggers.base import due
 from taskscheduler.triggers.service import TRIGGERS, schedule_of, template_of
 from taskscheduler.wakeup import Wakeup
+from taskworker.contract import CreateBody
 from taskworker.states import Outcome, State
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,8 @@ class ProducerLoop:
         """Move the triggers on and insert their instances, in one transaction."""
         made = 0
         now = utcnow()
+        together: list[tuple[str, CreateBody]] = []  # plain instances, inserted in one go
+        links: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
             for fire in fires:
                 row = fire.trigger
@@ -186,12 +189,12 @@ class ProducerLoop:
                 task_type = template.create_info.task_type
                 assert task_type is not None
                 for fire_time in fire.fire_times:
-                    store(
-                        conn,
-                        task_type,
-                        template,
-                        self.actor,
-                        link={"trigger_id": row.id, "fire_time": fire_time},
-                    )
-                    made += 1
+                    link = {"trigger_id": row.id, "fire_time": fire_time}
+                    if plain(template):
+                        together.append((task_type, template))
+                        links.append(link)
+                    else:
+                        store(conn, task_type, template, self.actor, link=link)
+                        made += 1
+            made += len(store_plain(conn, together, self.actor, links=links))
         return made
