@@ -3,7 +3,7 @@
 Scenario 1 (throughput): N no-op tasks submitted, time until every one has finished.
 TaskScheduler submits through ``POST /v1/tasks`` (batches of 500, as any user may) and counts
 ``finish/succeeded`` in the database; every transition is committed to MariaDB before it is
-acknowledged. Celery sends ``noop.delay()`` N times and waits for every result.
+acknowledged. Celery sends the ``noop`` task N times and waits for every result.
 
 Scenario 2 (idle round trip): tasks one after another, submit → finished, p50 and p99.
 Both sides poll for the result every millisecond (Celery's ``get(interval=0.001)``).
@@ -98,11 +98,10 @@ def celery(backend: str) -> Iterator[Any]:
         backend_url = "db+" + db_url
     else:
         backend_url = broker
-    os.environ["BENCH_CELERY_BROKER"] = broker
-    os.environ["BENCH_CELERY_BACKEND"] = backend_url
-    from bench.celery_app import app, noop
+    from celery import Celery
 
-    app.conf.update(broker_url=broker, result_backend=backend_url)
+    # a client of its own per run: a Celery app keeps the result backend it first made
+    app = Celery("bench-client", broker=broker, backend=backend_url)
     argv = [PYTHON, "-m", "celery", "-A", "bench.celery_app", "worker"]
     argv += ["--pool", "prefork", "--concurrency", "2", "--loglevel", "warning"]
     env = {"BENCH_CELERY_BROKER": broker, "BENCH_CELERY_BACKEND": backend_url}
@@ -116,7 +115,7 @@ def celery(backend: str) -> Iterator[Any]:
         )
     try:
         wait_until(lambda: app.control.ping(timeout=0.5), 60, what="celery worker up")
-        yield noop
+        yield lambda: app.send_task("noop")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait()
@@ -126,7 +125,7 @@ def celery(backend: str) -> Iterator[Any]:
 
 def celery_throughput(noop: Any, n: int) -> float:
     started = time.perf_counter()
-    results = [noop.delay() for _ in range(n)]
+    results = [noop() for _ in range(n)]
     for result in results:
         result.get(timeout=600, interval=0.001)
     return n / (time.perf_counter() - started)
@@ -136,7 +135,7 @@ def celery_round_trips(noop: Any, n: int) -> list[float]:
     took = []
     for _ in range(n):
         started = time.perf_counter()
-        noop.delay().get(timeout=60, interval=0.001)
+        noop().get(timeout=60, interval=0.001)
         took.append(time.perf_counter() - started)
     return took
 
