@@ -30,7 +30,10 @@ SECRET = "loops-secret"
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
+    # request threads are joined by server_close(): a report still in flight when a test
+    # ends finishes (and returns its pooled connection) before the pool is checked
+    daemon_threads = False
+    block_on_close = True
 
 
 class _QuietHandler(WSGIRequestHandler):
