@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -107,31 +108,33 @@ class ProducerLoop:
                 .order_by(_t.next_fire_time)
                 .limit(BATCH)
             ).all()
-            fires = [fire for row in rows if (fire := self._plan(conn, row, now)) is not None]
+            watched = [r.id for r in rows if r.overlap != "allow" or r.kind == "permanent"]
+            busy = self._unfinished(conn, watched)
+            fires = [fire for row in rows if (fire := self._plan(conn, row, now, busy)) is not None]
             conn.rollback()
         if not fires:
             return 0
         try:
             made = self._write(fires)
-        except IntegrityError:
+        except (IntegrityError, _Moved):
             made = 0
             for fire in fires:  # one collided: the others still fire, each on its own
                 try:
                     made += self._write([fire])
-                except IntegrityError:
+                except (IntegrityError, _Moved):
                     self.collisions += 1
                     log.warning("trigger %d: %s fired already", fire.trigger.id, fire.fire_times)
         if made:
             self.wakeup.notify()
         return len(fires)
 
-    def _plan(self, conn: Connection, row: Any, now: datetime) -> Fire | None:
+    def _plan(self, conn: Connection, row: Any, now: datetime, busy: set[int]) -> Fire | None:
         if row.kind == "permanent":
-            return self._plan_permanent(conn, row, now)
+            return self._plan_permanent(conn, row, now, busy)
         schedule = schedule_of(row)
         assert schedule is not None
         fire_times, following = due(schedule, row.next_fire_time, now, row.misfire)
-        if row.overlap != "allow" and fire_times and self._unfinished(conn, row.id):
+        if row.overlap != "allow" and fire_times and row.id in busy:
             if row.overlap == "queue":
                 return None  # the fire time waits, due, until the instance ends
             fire_times = []
@@ -143,9 +146,9 @@ class ProducerLoop:
             values["last_fire_time"] = fire_times[-1]
         return Fire(row, fire_times, values)
 
-    def _plan_permanent(self, conn: Connection, row: Any, now: datetime) -> Fire:
+    def _plan_permanent(self, conn: Connection, row: Any, now: datetime, busy: set[int]) -> Fire:
         check = {"next_fire_time": now + timedelta(seconds=PERMANENT_CHECK_SECONDS)}
-        if self._unfinished(conn, row.id):
+        if row.id in busy:
             return Fire(row, [], check)
         last = conn.execute(
             select(_c.outcome, _c.finished_at)
@@ -163,38 +166,61 @@ class ProducerLoop:
         return Fire(row, [fire_time], {**check, "failures": failures, "last_fire_time": fire_time})
 
     @staticmethod
-    def _unfinished(conn: Connection, trigger_id: int) -> bool:
-        found = conn.execute(
-            select(_c.id).where(_c.trigger_id == trigger_id, _c.state != State.FINISH).limit(1)
-        ).first()
-        return found is not None
+    def _unfinished(conn: Connection, trigger_ids: list[int]) -> set[int]:
+        """The triggers among these with an instance that has not finished."""
+        if not trigger_ids:
+            return set()
+        return set(
+            conn.execute(
+                select(_c.trigger_id)
+                .where(_c.trigger_id.in_(trigger_ids), _c.state != State.FINISH)
+                .distinct()
+            ).scalars()
+        )
 
     def _write(self, fires: list[Fire]) -> int:
-        """Move the triggers on and insert their instances, in one transaction."""
+        """Move the triggers on and insert their instances, in one transaction.
+
+        Triggers moved alike (same new columns, same version read: a minute's cron
+        triggers) are moved by one UPDATE; the instances of plain templates are inserted
+        together. A trigger another owner moved first fires nothing here: alone, it is
+        skipped; within a group, :class:`_Moved` has the caller redo the pass one by one.
+        """
         made = 0
         now = utcnow()
+        groups: dict[bytes, list[Fire]] = {}
+        for fire in fires:
+            key = msgspec.json.encode([fire.trigger.version, fire.values], order="sorted")
+            groups.setdefault(key, []).append(fire)
         together: list[tuple[str, CreateBody]] = []  # plain instances, inserted in one go
         links: list[dict[str, Any]] = []
         with self.engine.begin() as conn:
-            for fire in fires:
-                row = fire.trigger
+            for group in groups.values():
+                first = group[0].trigger
                 moved = conn.execute(
                     update(TRIGGERS)
-                    .where(_t.id == row.id, _t.version == row.version)
-                    .values({**fire.values, "version": row.version + 1, "updated_at": now})
+                    .where(_t.id.in_([f.trigger.id for f in group]), _t.version == first.version)
+                    .values({**group[0].values, "version": first.version + 1, "updated_at": now})
                 )
-                if moved.rowcount != 1:
+                if moved.rowcount != len(group):
+                    if len(group) > 1:
+                        raise _Moved
                     continue  # another owner moved it first: it fired what was due
-                template = template_of(row)
-                task_type = template.create_info.task_type
-                assert task_type is not None
-                for fire_time in fire.fire_times:
-                    link = {"trigger_id": row.id, "fire_time": fire_time}
-                    if plain(template):
-                        together.append((task_type, template))
-                        links.append(link)
-                    else:
-                        store(conn, task_type, template, self.actor, link=link)
-                        made += 1
+                for fire in group:
+                    template = template_of(fire.trigger)
+                    task_type = template.create_info.task_type
+                    assert task_type is not None
+                    for fire_time in fire.fire_times:
+                        link = {"trigger_id": fire.trigger.id, "fire_time": fire_time}
+                        if plain(template):
+                            together.append((task_type, template))
+                            links.append(link)
+                        else:
+                            store(conn, task_type, template, self.actor, link=link)
+                            made += 1
             made += len(store_plain(conn, together, self.actor, links=links))
         return made
+
+
+class _Moved(Exception):
+    """Some trigger of a group was moved by another owner meanwhile."""
