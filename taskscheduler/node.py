@@ -38,6 +38,8 @@ from taskscheduler.worker_client import WorkerClient
 log = logging.getLogger(__name__)
 #: How often an idle loop looks again; a busy one goes on at once.
 LOOP_INTERVAL_SECONDS = 0.2
+#: How often an idle Producer looks for due triggers (cron times fall on whole seconds).
+PRODUCER_INTERVAL_SECONDS = 0.1
 #: How often the idle dispatch loop looks for new tasks when no Redis channel wakes it.
 DATABASE_IDLE_SECONDS = 0.02
 
@@ -87,13 +89,17 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
         CallbackLoop(
             engine, node=settings.node_name, lease_seconds=settings.lease_seconds, locks=locks
         ),
+    ]
+    # The Producer keeps time: a thread of its own, so a long Checker sweep never delays a
+    # fire time.
+    timed: list[Loop] = [
         ProducerLoop(
             engine,
             locks,
             node=settings.node_name,
             lease_seconds=settings.lease_seconds,
             wakeup=wakeup,
-        ),
+        )
     ]
     if settings.logdumper_rules:
         housekeeping.append(
@@ -117,15 +123,22 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
 
     threading.Thread(target=orphaned, daemon=True).start()
     # The dispatch loops start tasks as soon as they are announced; the housekeeping loops
-    # (timeouts, retries, callbacks, triggers) keep their own pace in a thread of their own.
+    # (timeouts, retries, callbacks, log files) and the Producer keep their own pace in
+    # threads of their own.
     threading.Thread(target=wakeup.listen, args=(woken, stop), daemon=True).start()
     idle = LOOP_INTERVAL_SECONDS if settings.redis_url else DATABASE_IDLE_SECONDS
-    keeper = threading.Thread(
-        target=LoopRunner(housekeeping, LOOP_INTERVAL_SECONDS, stop).run, name="housekeeping"
-    )
-    keeper.start()
+    keepers = [
+        threading.Thread(target=LoopRunner(loops, interval, stop).run, name=name)
+        for name, loops, interval in (
+            ("housekeeping", housekeeping, LOOP_INTERVAL_SECONDS),
+            ("producer", timed, PRODUCER_INTERVAL_SECONDS),
+        )
+    ]
+    for keeper in keepers:
+        keeper.start()
     LoopRunner(dispatch, idle, stop, woken).run()
-    keeper.join()
+    for keeper in keepers:
+        keeper.join()
 
 
 def start_loops(settings: Settings) -> multiprocessing.process.BaseProcess:

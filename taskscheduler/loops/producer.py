@@ -56,8 +56,8 @@ _t = TRIGGERS.c
 _c = TASKS.c
 #: Shards of the triggers' ids, each owned through a lease of its own.
 SHARDS = 8
-#: Due triggers handled per pass.
-BATCH = 500
+#: Due triggers handled per pass (one transaction; a minute's cron triggers come together).
+BATCH = 2000
 #: How often a permanent trigger with a live instance is looked at.
 PERMANENT_CHECK_SECONDS = 1.0
 BACKOFF_SECONDS = 1.0
@@ -93,6 +93,8 @@ class ProducerLoop:
         self.wakeup = wakeup or Wakeup(None)
         #: Instances a collision kept from being created twice (for the logs and tests).
         self.collisions = 0
+        #: The fire times of cron triggers computed this pass, shared by those alike.
+        self._due: dict[tuple[Any, ...], tuple[list[datetime], datetime | None]] = {}
 
     def owned(self) -> list[int]:
         return [shard for shard, lease in enumerate(self.shards) if lease.hold()]
@@ -101,6 +103,7 @@ class ProducerLoop:
         shards = self.owned()
         if not shards:
             return 0
+        self._due.clear()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(TRIGGERS)
@@ -131,16 +134,24 @@ class ProducerLoop:
     def _plan(self, conn: Connection, row: Any, now: datetime, busy: set[int]) -> Fire | None:
         if row.kind == "permanent":
             return self._plan_permanent(conn, row, now, busy)
-        schedule = schedule_of(row)
-        assert schedule is not None
-        fire_times, following = due(schedule, row.next_fire_time, now, row.misfire)
+        # cron triggers alike (a minute's "* * * * *") share one computation per pass
+        key = (row.cron, row.timezone, row.next_fire_time, row.misfire) if row.cron else None
+        if key is None or (found := self._due.get(key)) is None:
+            schedule = schedule_of(row)
+            assert schedule is not None
+            found = due(schedule, row.next_fire_time, now, row.misfire)
+            if key is not None:
+                self._due[key] = found
+        fire_times, following = found
         if row.overlap != "allow" and fire_times and row.id in busy:
             if row.overlap == "queue":
                 return None  # the fire time waits, due, until the instance ends
             fire_times = []
         elif row.overlap == "queue" and fire_times:
             fire_times = [row.next_fire_time]  # the oldest waiting time first, one at a time
-            following = schedule.next_after(row.next_fire_time)
+            queued = schedule_of(row)
+            assert queued is not None
+            following = queued.next_after(row.next_fire_time)
         values: dict[str, Any] = {"next_fire_time": following}
         if fire_times:
             values["last_fire_time"] = fire_times[-1]
