@@ -27,7 +27,6 @@ go to ``bench/results/compare-<time>.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -37,14 +36,13 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 from sqlalchemy import create_engine, text
 
-from bench.site import REDIS_URL, RESULTS, get, percentile, post, site
+from bench.site import REDIS_URL, get, percentile, post, site, write_results
 from tests import services
 from tests.processes import PYTHON, wait_until
 
@@ -206,14 +204,10 @@ def main() -> None:
         ratio = figures["throughput"] / peer["throughput"]
         p50, p99 = figures.get("p50_ms", float("nan")), figures.get("p99_ms", float("nan"))
         print(f"{name:18} | {figures['throughput']:9.1f} | {p50:6.1f} | {p99:6.1f} | {ratio:5.2f}x")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"compare-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(
-        json.dumps(
-            {"tasks": n, "trips": trips, "repeat": repeat, "runs": runs, "median": median}, indent=2
-        )
+    write_results(
+        "compare",
+        {"tasks": n, "trips": trips, "repeat": repeat, "runs": runs, "median": median},
     )
-    print(f"\nwritten to {out}")
 
 
 if __name__ == "__main__":

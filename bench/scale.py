@@ -14,7 +14,6 @@ query kind's p50 and p99 are reported.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import threading
@@ -25,7 +24,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from bench.site import RESULTS, get, percentile, post, site
+from bench.site import get, percentile, post, site, write_results
 
 CLIENTS = 8
 TYPES = ("noop", "sleep", "shell", "mysql_backup")
@@ -115,10 +114,7 @@ def main() -> None:
             f"  {name:16} {found['count']:6} queries  p50 {found['p50_ms']:6.1f} ms  "
             f"p99 {found['p99_ms']:6.1f} ms"
         )
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"scale-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps({"tasks": count, "seconds": seconds, "queries": figures}, indent=2))
-    print(f"written to {out}")
+    write_results("scale", {"tasks": count, "seconds": seconds, "queries": figures})
 
 
 if __name__ == "__main__":

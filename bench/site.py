@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +136,15 @@ def get(url: str) -> Any:
     reply = HTTP.request("GET", url)
     assert reply.status < 300, reply.data[:300]
     return json.loads(reply.data)
+
+
+def write_results(scenario: str, figures: dict[str, Any]) -> Path:
+    """``bench/results/<scenario>-<UTC time>.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{scenario}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(figures, indent=2))
+    print(f"written to {out}")
+    return out
 
 
 def percentile(values: list[float], share: float) -> float:

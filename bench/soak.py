@@ -17,11 +17,10 @@ import argparse
 import json
 import sys
 import time
-from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from bench.site import RESULTS, post, site
+from bench.site import RESULTS, post, site, write_results
 from tests.processes import wait_until
 
 WARM_UP_SECONDS = 30.0
@@ -91,10 +90,7 @@ def main() -> None:
         "rss_growth_percent": growth,
     }
     print("scenario 6: " + json.dumps(figures, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"soak-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2))
-    print(f"written to {out}")
+    write_results("soak", figures)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.site import RESULTS, Site, percentile, post, site
+from bench.site import Site, percentile, post, site, write_results
 
 LEASE_SECONDS = 10.0
 
@@ -124,10 +124,7 @@ def main() -> None:
         print("scenario 4: failover of the Producer", flush=True)
         figures["failover"] = scenario_failover(cluster)
         print("  " + json.dumps(figures["failover"]), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"timed-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(figures, indent=2))
-    print(f"written to {out}")
+    write_results("timed", figures)
 
 
 if __name__ == "__main__":
