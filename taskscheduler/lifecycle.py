@@ -115,6 +115,19 @@ class Seen:
         )
 
 
+def decide_row(row: Any, trigger: str, *, task_id: int, outcome: str | None = None) -> Move:
+    """Where ``trigger`` leads the task whose guard columns ``row`` holds (or refuse)."""
+    return decide(
+        row.state,
+        trigger,
+        paused_from=row.paused_from,
+        retry_count=row.retry_count,
+        max_retry=row.max_retry,
+        outcome=outcome,
+        task_id=task_id,
+    )
+
+
 def apply_trigger(
     conn: Connection,
     task_id: int,
@@ -151,15 +164,7 @@ def apply_trigger(
     version = row.version if expect_version is None else expect_version
     if version != row.version:
         raise ConcurrentUpdate(task_id)
-    move = decide(
-        row.state,
-        trigger,
-        paused_from=row.paused_from,
-        retry_count=row.retry_count,
-        max_retry=row.max_retry,
-        outcome=outcome,
-        task_id=task_id,
-    )
+    move = decide_row(row, trigger, task_id=task_id, outcome=outcome)
     when = now or utcnow()
     values: dict[str, Any] = {
         "state": move.to_state.value,
@@ -230,15 +235,7 @@ def apply_many(
                 raise NotFound("task", plan.task_id)
             if plan.expect_version not in (None, row.version):
                 raise ConcurrentUpdate(plan.task_id)
-            move = decide(
-                row.state,
-                trigger,
-                paused_from=row.paused_from,
-                retry_count=row.retry_count,
-                max_retry=row.max_retry,
-                outcome=plan.outcome,
-                task_id=plan.task_id,
-            )
+            move = decide_row(row, trigger, task_id=plan.task_id, outcome=plan.outcome)
         except TaskError as exc:
             results[plan.task_id] = exc
             continue

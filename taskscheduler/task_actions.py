@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, Row, insert, update
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import TASKS, Applied, apply_trigger
+from taskscheduler.lifecycle import TASKS, Applied, apply_trigger, decide_row
 from taskscheduler.metrics import Metrics
 from taskscheduler.registry import Registry
 from taskscheduler.settle import settle
@@ -37,7 +37,7 @@ from taskworker.contract import (
     decode,
 )
 from taskworker.errors import ConcurrentUpdate, Conflict, InvalidInput, StaleAttempt
-from taskworker.states import State, Trigger, decide
+from taskworker.states import State, Trigger
 
 if TYPE_CHECKING:
     from taskscheduler.services import WorkerCommands
@@ -180,14 +180,7 @@ def act_on(
     when it holds the task; the write is conditional on ``row``'s version (see the module
     docstring). Operators' actions and control tasks' passes over children both use it."""
     trigger = TRIGGERS[action]
-    decide(
-        row.state,
-        trigger,
-        paused_from=row.paused_from,
-        retry_count=row.retry_count,
-        max_retry=row.max_retry,
-        task_id=row.id,
-    )
+    decide_row(row, trigger, task_id=row.id)
     if action in TO_WORKER and on_worker(row):
         commands.command(task_view(row), action, reason)
     changes = {"ready_at": utcnow()} if trigger is Trigger.RETRY else None
