@@ -29,7 +29,7 @@ from taskworker.errors import Conflict
 from taskworker.records import Completion, TaskTable, WorkerTask
 from taskworker.reporter import Reporter
 from taskworker.states import State, Trigger
-from taskworker.steps import start_step
+from taskworker.steps import Step, start_step
 from taskworker.task import Task
 
 INTERRUPTED = {
@@ -199,7 +199,7 @@ class StepActions:
                 daemon=True,
             ).start()
 
-    def _abandon_after_grace(self, task: WorkerTask, step: threading.Thread) -> None:
+    def _abandon_after_grace(self, task: WorkerTask, step: Step) -> None:
         step.join(self._grace)
         if step.is_alive():
             self.log(

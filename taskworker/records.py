@@ -8,16 +8,18 @@ stays the authority: this copy only decides what the worker may do with the plug
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskworker.context import Control, TaskContext
 from taskworker.contract import Progress, TaskView, WorkerCreateBody
 from taskworker.states import State, decide
 from taskworker.task import Task
+
+if TYPE_CHECKING:
+    from taskworker.steps import Step
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,8 @@ class WorkerTask:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     heartbeat_at: datetime | None = None
-    #: The thread running the current step, if any.
-    step: threading.Thread | None = None
+    #: The current step, if any.
+    step: Step | None = None
     #: An asynchronous task's run returned: its work goes on elsewhere, it holds no slot.
     detached: bool = False
     #: The step ignored cancel past the grace period; it runs on, unaccounted.

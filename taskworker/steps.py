@@ -9,6 +9,7 @@ step here, where the plugin is named, rather than later in the reporter's thread
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -50,19 +51,75 @@ def _jsonable(error: dict[str, Any], what: str) -> dict[str, Any]:
     return error
 
 
-def start_step(
-    name: str, step: Callable[[], Any], on_done: Callable[[Completion], None]
-) -> threading.Thread:
-    """Run ``step`` in a thread of its own and hand its completion to ``on_done``.
+class Step:
+    """A step started by :func:`start_step`: joined and asked whether it runs, as a thread."""
 
-    A thread per step rather than a fixed pool: a step that ignores cancel cannot be killed
-    in Python, and a fixed pool would lose that thread for good; here it is abandoned after
-    the grace period and no longer counts against the worker's capacity.
+    __slots__ = ("_done",)
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+
+    def is_alive(self) -> bool:
+        return not self._done.is_set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._done.wait(timeout)
+
+
+class _StepThreads:
+    """Daemon threads that run steps one after another, started only when none is idle.
+
+    Not a fixed pool: a step that ignores cancel cannot be killed in Python, and a fixed
+    pool would lose that thread for good; here it is abandoned after the grace period and
+    another thread takes its place. Not a thread per step either: starting one costs more
+    than a no-op task's whole share of the worker (docs/performance.md). A thread idle for
+    :data:`IDLE_SECONDS` ends; daemon threads, so an abandoned step never holds up exit.
     """
 
-    def target() -> None:
-        on_done(run_step(step, name))
+    IDLE_SECONDS = 60.0
 
-    thread = threading.Thread(target=target, name=name, daemon=True)
-    thread.start()
-    return thread
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle:
+                self._idle -= 1  # that thread takes the job
+                self._jobs.put(job)
+                return
+        threading.Thread(target=self._serve, args=(job,), name="step", daemon=True).start()
+
+    def _serve(self, job: Callable[[], None]) -> None:
+        while True:
+            job()
+            with self._lock:
+                self._idle += 1
+            try:
+                job = self._jobs.get(timeout=self.IDLE_SECONDS)
+            except queue.Empty:
+                with self._lock:
+                    try:  # a job handed over just as the wait ended is still ours
+                        job = self._jobs.get_nowait()
+                    except queue.Empty:
+                        self._idle -= 1
+                        return
+
+
+_THREADS = _StepThreads()
+
+
+def start_step(name: str, step: Callable[[], Any], on_done: Callable[[Completion], None]) -> Step:
+    """Run ``step`` on a step thread and hand its completion to ``on_done``; the returned
+    handle is joined once ``on_done`` has returned."""
+    handle = Step()
+
+    def job() -> None:
+        try:
+            on_done(run_step(step, name))
+        finally:
+            handle._done.set()
+
+    _THREADS.submit(job)
+    return handle

@@ -9,35 +9,78 @@ Read-only work opts out with ``connection.execution_options(readonly=True)``.
 
 MySQL/MariaDB runs at READ COMMITTED: the state machine guards every write with a version
 check, so REPEATABLE READ's gap locks would only add lock waits and deadlocks.
+
+A pooled MySQL connection costs no round trip beyond its own statements on the hot path
+(docs/performance.md): it is pinged only when it comes back to use after
+:data:`PING_AFTER_IDLE_SECONDS` or more in the pool (one left idle may have been dropped by
+a server restart or ``wait_timeout``; one used a moment ago has not), and it is not rolled
+back when returned, since a :class:`~sqlalchemy.engine.Connection` ends its own transaction
+on close. A server on loopback is spoken to without TLS unless the URL asks for it: pymysql
+would otherwise build a TLS context for every new connection (tens of milliseconds) to
+protect bytes that never leave the machine.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.engine import URL, make_url
 
 #: How long a SQLite writer waits for another process's write lock.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 #: Pooled MySQL connections are replaced after this, below the server's wait_timeout.
 MYSQL_POOL_RECYCLE_SECONDS = 1800
+#: A pooled MySQL connection idle this long is pinged before use.
+PING_AFTER_IDLE_SECONDS = 1.0
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def make_engine(db_url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
     url = make_url(db_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(db_url, echo)
-    return create_engine(
-        db_url,
+    connect_args: dict[str, Any] = {"charset": "utf8mb4"}
+    if _plain_loopback(url):
+        connect_args["ssl_disabled"] = True
+    engine = create_engine(
+        url,
         echo=echo,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         pool_recycle=MYSQL_POOL_RECYCLE_SECONDS,
+        pool_reset_on_return=None,
         isolation_level="READ COMMITTED",
-        connect_args={"charset": "utf8mb4"},
+        connect_args=connect_args,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _plain_loopback(url: URL) -> bool:
+    """A server on this machine, with no TLS option in the URL."""
+    asks_tls = any(key.startswith("ssl") for key in url.query)
+    return (url.host or "localhost") in LOOPBACK_HOSTS and not asks_tls
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a connection that sat in the pool for a while; a dead one is replaced before
+    the caller sees it (SQLAlchemy retries the checkout on ``DisconnectionError``)."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or back from use a moment ago
+        try:
+            dbapi_conn.ping(reconnect=False)
+        except Exception as error:
+            raise exc.DisconnectionError(f"pooled connection is gone: {error}") from error
 
 
 def _sqlite_engine(db_url: str, echo: bool) -> Engine:
