@@ -56,6 +56,8 @@ class WorkerClient:
         :class:`taskworker.contract.CallBatch`) in one request: per call its answer, or the
         error it was answered with. A worker without ``/v1/batch`` gets them one by one; a
         request that fails as a whole is that error for every call."""
+        if not calls:
+            return []
         if url not in self._unbatched:
             timeout = PREPARE_TIMEOUT_SECONDS if _prepares(calls) else None
             try:

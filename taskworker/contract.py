@@ -243,6 +243,10 @@ class TypeSpec(msgspec.Struct, kw_only=True):
     description: str | None = None
     #: The optional steps the plugin implements (``pause``, ``rollback``, ...).
     supports: list[str] = []
+    #: Whether the plugin may name resources to lock (it overrides ``resources``). A type
+    #: that names none is prepared in the transaction that creates it: one commit and one
+    #: request less per task. A worker that does not say is taken to name some.
+    declares_resources: bool = True
 
 
 class WorkerRegistration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -31,6 +31,7 @@ def registration(
             blocking=plugin.blocking,
             description=plugin.description or None,
             supports=sorted(plugin.steps()),
+            declares_resources=plugin.declares_resources(),
         )
         for task_type, plugin in sorted(plugins.items())
     }

@@ -67,6 +67,11 @@ class Task:
         return frozenset(s for s in STEPS if getattr(cls, s) is not getattr(Task, s))
 
     @classmethod
+    def declares_resources(cls) -> bool:
+        """Whether :meth:`resources` is overridden, i.e. tasks of the type may lock names."""
+        return cls.resources is not Task.resources
+
+    @classmethod
     def validate_params(cls, params: Any) -> dict[str, Any]:
         """Return ``params`` if they fit the schema; else ``ParamsInvalid`` naming the field."""
         error = best_match(cls._validator.iter_errors(params))
@@ -86,6 +91,7 @@ class Task:
             "blocking": cls.blocking,
             "description": cls.description,
             "steps": sorted(cls.steps()),
+            "declares_resources": cls.declares_resources(),
         }
 
     def resources(self, params: dict[str, Any]) -> list[str]:

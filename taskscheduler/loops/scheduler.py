@@ -17,6 +17,11 @@ For each ready task, highest ``important_level`` first and FIFO within a level:
    means the next live worker serving the type, at once and in the same attempt (the move
    recorded in the task's log); when none is left, ``postpone`` and a later try.
 
+   A task with no resources of its own whose worker says the plugin names none
+   (``declares_resources``) has no lock to take: its ``prepare`` is committed with
+   ``create``, and the worker gets both calls in one request, so the plugin's checks still
+   run after ``prepare`` is durable, with one commit and one request less.
+
 Candidates come from the queue (:mod:`taskscheduler.queue`: the tasks table, or Redis fed
 by the Dispatcher), which only says which task to try: the row is read again and the
 version-checked ``create`` is the claim. An item is acknowledged once that ``create``
@@ -81,6 +86,8 @@ class Start:
     url: str
     created: Applied
     locks: str | None = None
+    #: ``prepare`` was committed with ``create`` (no resources to lock).
+    prepared: bool = False
 
 
 class SchedulerLoop:
@@ -144,7 +151,8 @@ class SchedulerLoop:
             if candidates:  # else every worker of the type is full: it waits for a later pass
                 free[candidates[0]] -= 1
                 ready[row.id] = (row, candidates)
-        started = self._create_all(list(ready.values()), now)
+        lockless = _lockless_types(workers)
+        started = self._create_all(list(ready.values()), lockless, now)
         # every item has been dealt with: its task left init, or waits in init for a slot
         self.queue.ack(items)
         by_worker: dict[str, list[Start]] = {}
@@ -154,8 +162,15 @@ class SchedulerLoop:
             self._start_on(url, group, now)
         return len(started)
 
-    def _create_all(self, ready: list[tuple[Any, list[str]]], now: datetime) -> list[Start]:
-        """Record a new attempt for each task in one transaction (one commit for the batch).
+    def _create_all(
+        self,
+        ready: list[tuple[Any, list[str]]],
+        lockless: set[tuple[str, str]],
+        now: datetime,
+    ) -> list[Start]:
+        """Record a new attempt for each task in one transaction (one commit for the batch),
+        and ``prepare`` too for the tasks with nothing to lock (``lockless``: the workers and
+        types whose plugin names no resources).
 
         Under a type limit the started tasks of the type are counted in the same
         transaction, serialised per type by a row lock so two nodes cannot both take the
@@ -163,6 +178,7 @@ class SchedulerLoop:
         is skipped: its version-checked write changed nothing."""
         planned: list[Planned] = []
         at_limit: list[tuple[Any, str]] = []
+        early: set[int] = set()
         with self.engine.begin() as conn:
             room: dict[str, int] = {}
             for row, candidates in ready:
@@ -178,46 +194,75 @@ class SchedulerLoop:
                 url = candidates[0]
                 changes = {"worker": url}
                 planned.append(Planned(row.id, row.version, changes, reason=f"to {url}"))
+                if not row.resources and (url, row.task_type) in lockless:
+                    early.add(row.id)
             created = apply_many(conn, Trigger.CREATE, planned, actor=self.actor, now=now)
+            plans = [
+                Planned(task_id, applied.version)
+                for task_id in sorted(early)
+                if isinstance(applied := created.get(task_id), Applied)
+            ]
+            prepared = (
+                apply_many(conn, Trigger.PREPARE, plans, actor=self.actor, now=now) if plans else {}
+            )
+            for task_id, moved in prepared.items():
+                if isinstance(moved, Applied):
+                    created[task_id] = moved
+                else:  # cannot happen with the rows locked; the task then goes the long way
+                    early.discard(task_id)
         for row, why in at_limit:
             self._postpone(row.id, row.version, now, why, wait=WAKE_FALLBACK_SECONDS)
         # a task another node took, or that was paused or cancelled meanwhile, is left alone
         return [
-            Start(row, candidates, candidates[0], applied)
+            Start(row, candidates, candidates[0], applied, prepared=row.id in early)
             for row, candidates in ready
             if isinstance(applied := created.get(row.id), Applied)
         ]
 
     def _start_on(self, url: str, group: list[Start], now: datetime) -> None:
         """Create, prepare and start a group of tasks on one worker: one request per step
-        for the whole group (``/v1/batch``) and one commit per step between them."""
-        calls = [
-            {
-                "call": "create",
-                "task_type": s.row.task_type,
-                "body": self._body(s.row, s.created.attempt),
-            }
-            for s in group
-        ]
-        accepted = []
-        for start, answer in zip(group, self.client.batch(url, calls), strict=True):
+        for the whole group (``/v1/batch``) and one commit per step between them; a task
+        prepared with its ``create`` has its ``prepare`` call in the first request."""
+        calls = []
+        for s in group:
+            calls.append(
+                {
+                    "call": "create",
+                    "task_type": s.row.task_type,
+                    "body": self._body(s.row, s.created.attempt),
+                }
+            )
+            if s.prepared:
+                calls.append(_act(s, Action.PREPARE))
+        answers = iter(self.client.batch(url, calls))
+        accepted, checks = [], []
+        for start in group:
+            answer = next(answers)
+            check = next(answers) if start.prepared else None
             if isinstance(answer, Unavailable) and len(start.candidates) > 1:
                 self._start_alone(start, answer, now)  # the next worker, for this one task
             elif isinstance(answer, TaskError):
                 self._after_refusal(start.row, start.created.attempt, answer, now)
+            elif check is not None and not answer.get("resources"):
+                checks.append((start, check))
             else:
                 accepted.append((start, answer))
-        self._prepare_and_run(url, accepted, now)
+        self._prepare_and_run(url, accepted, now, checks)
 
     def _prepare_and_run(
-        self, url: str, accepted: list[tuple[Start, dict[str, Any]]], now: datetime
+        self,
+        url: str,
+        accepted: list[tuple[Start, dict[str, Any]]],
+        now: datetime,
+        checks: Sequence[tuple[Start, dict[str, Any] | TaskError]] = (),
     ) -> None:
         """The steps after the worker accepted the tasks: locks and ``prepare``, the plugins'
-        checks, ``run``; one commit and one request per step for the whole group."""
+        checks, ``run``; one commit and one request per step for the whole group. ``checks``
+        are the answers to ``prepare`` calls already made."""
         prepared = self._prepare_all(accepted, now)
         answers = self.client.batch(url, [_act(s, Action.PREPARE) for s in prepared])
         checked = []
-        for start, answer in zip(prepared, answers, strict=True):
+        for start, answer in [*checks, *zip(prepared, answers, strict=True)]:
             if isinstance(answer, TaskError):
                 self._after_refusal(start.row, start.created.attempt, answer, now)
             elif answer.get("task_status") == State.FAIL:
@@ -238,10 +283,17 @@ class SchedulerLoop:
         held), so the state is validated again with the locks held."""
         prepared: list[Start] = []
         busy: list[tuple[Start, finish.ResourceBusy, list[str]]] = []
+        named: list[tuple[Start, list[str]]] = []
         plain: list[Start] = []
         with self.engine.begin() as conn:
             for start, answer in accepted:
                 resources = sorted({*(start.row.resources or ()), *(answer.get("resources") or ())})
+                if start.prepared:  # committed with create, as the plugin named no resources
+                    if resources:  # it does now (replaced since it registered): next attempt
+                        named.append((start, resources))
+                    else:
+                        prepared.append(start)
+                    continue
                 if not resources:
                     plain.append(start)
                     continue
@@ -268,20 +320,31 @@ class SchedulerLoop:
                     )
             prepared += self._apply_to(conn, Trigger.PREPARE, plain)
         for start, exc, resources in busy:
-            with contextlib.suppress(TaskError):
-                self.client.act(
-                    start.url, start.row.task_type, start.row.id, "cancel", start.created.attempt
-                )
-            self._postpone(
-                start.row.id,
-                start.created.version,
-                now,
-                str(exc),
-                wait=WAKE_FALLBACK_SECONDS,
-                # stored, so the release of any of them wakes the task (finish.after_move)
-                resources=resources,
-            )
+            self._withdraw(start, resources, now, why=str(exc), wait=WAKE_FALLBACK_SECONDS)
+        for start, resources in named:
+            self._withdraw(start, resources, now)
         return prepared
+
+    def _withdraw(
+        self,
+        start: Start,
+        resources: list[str],
+        now: datetime,
+        *,
+        why: str | None = None,
+        wait: float | None = None,
+    ) -> None:
+        """Cancel the attempt on its worker and postpone the task with ``resources`` stored:
+        the next attempt locks them, and the release of any of them wakes the task
+        (:func:`finish.after_move`)."""
+        with contextlib.suppress(TaskError):
+            self.client.act(
+                start.url, start.row.task_type, start.row.id, "cancel", start.created.attempt
+            )
+        reason = why or f"the plugin names resources to lock: {', '.join(resources)}"
+        self._postpone(
+            start.row.id, start.created.version, now, reason, wait=wait, resources=resources
+        )
 
     def _run_all(self, checked: list[Start]) -> list[Start]:
         """Record ``run`` for every task whose prepare passed, in one transaction."""
@@ -493,6 +556,17 @@ def _free_slots(conn: Connection, workers: Sequence[Any]) -> dict[str, int]:
         if not (state == State.RUNNING and (url, task_type) in detached):
             free[url] -= count
     return free
+
+
+def _lockless_types(workers: Sequence[Any]) -> set[tuple[str, str]]:
+    """``(worker URL, task type)`` of the types whose plugin on that worker names no
+    resources (a worker too old to say is taken to name some)."""
+    return {
+        (w.url, name)
+        for w in workers
+        for name, spec in (w.task_types or {}).items()
+        if spec.get("declares_resources") is False
+    }
 
 
 def _serving(workers: Sequence[Any], task_type: str) -> list[str]:

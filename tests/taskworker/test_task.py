@@ -39,7 +39,9 @@ def test_supported_steps_are_those_the_plugin_overrides():
         "blocking": True,
         "description": "Resizes an image.",
         "steps": ["rollback", "run"],
+        "declares_resources": True,
     }
+    assert not Task.declares_resources()
 
 
 def test_resources_are_a_function_of_params():

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import insert, select, update
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.lifecycle import transition
@@ -14,7 +17,7 @@ from taskscheduler.loops.dispatcher import DispatcherLoop
 from taskscheduler.loops.scheduler import WORKERS, SchedulerLoop
 from taskscheduler.queue.redis import RedisQueue
 from taskscheduler.registry import Registry
-from tests.processes import call, free_port, wait_until
+from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 from tests.taskscheduler.loops.conftest import SECRET, Node
 
 
@@ -203,3 +206,103 @@ def test_a_run_recorded_by_a_node_that_died_before_telling_the_worker_is_started
     wait_until(lambda: node.task(task_id).state == "finish", 20, what="task finished")
     assert node.task(task_id).outcome == "succeeded"
     assert "fail" not in node.triggers(task_id)
+
+
+LOCKER = '''
+from taskworker import Task
+
+
+class Locker(Task):
+    """Locks one name while it runs."""
+
+    task_type = "locker"
+
+    def resources(self, params):
+        return ["test:locker"]
+
+    def run(self, ctx):
+        return {"ran": True}
+'''
+
+
+@pytest.fixture
+def locking_worker(node: Node, tmp_path: Path) -> Iterator[Server]:
+    """A real worker serving ``locker``, a plugin that names a resource to lock."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "locker.py").write_text(LOCKER)
+    port = free_port()
+    argv = [PYTHON, "-m", "taskworker", "serve", "--bind", f"127.0.0.1:{port}"]
+    argv += ["--scheduler", node.base, "--name", "locking-worker", "--plugin-dir", str(plugins)]
+    url = f"http://127.0.0.1:{port}"
+    env = {"TASK_WORKER_SECRET": SECRET}
+    with running(argv, url=url, log_path=tmp_path / "locker.log", env=env) as server:
+        wait_until(lambda: worker_types(node, url), 30, what="locking worker registered")
+        yield server
+
+
+def worker_types(node: Node, url: str) -> dict:
+    with node.engine.connect() as conn:
+        found = conn.execute(select(WORKERS.c.task_types).where(WORKERS.c.url == url)).scalar()
+    return dict(found or {})
+
+
+def test_a_type_that_locks_nothing_is_prepared_in_the_transaction_that_creates_it(
+    node, worker, locking_worker
+):
+    # Given a no-op task (its plugin names no resources) and one whose plugin names one
+    assert worker_types(node, worker.url)["noop"]["declares_resources"] is False
+    assert worker_types(node, locking_worker.url)["locker"]["declares_resources"] is True
+    plain, locking = node.submit("noop"), node.submit("locker")
+    # When one pass starts both
+    scheduler(node).tick(utcnow())
+    # Then both ran through every step; the no-op's prepare was committed with its create,
+    # while the other's came after its worker named the resource, with the lock
+    for task in (plain, locking):
+        wait_until(lambda t=task: node.task(t["task_id"]).state == "finish", 20, what="finished")
+        assert node.triggers(task["task_id"]) == [
+            "submit",
+            "create",
+            "prepare",
+            "run",
+            "succeed",
+            "finish",
+        ]
+    create, prepare = node.records(plain["task_id"])[1:3]
+    assert prepare.at == create.at
+    create, prepare, run = node.records(locking["task_id"])[1:4]
+    assert prepare.at > create.at
+    assert run.reason == "locks test:locker#1"
+
+
+def test_a_plugin_that_names_resources_it_did_not_register_waits_and_runs_with_the_lock(
+    node, locking_worker
+):
+    # Given the locking worker's registration saying (wrongly, as after the plugin was
+    # replaced) that its plugin names no resources
+    types = worker_types(node, locking_worker.url)
+    types["locker"] = {**types["locker"], "declares_resources": False}
+    with node.engine.begin() as conn:
+        conn.execute(
+            update(WORKERS).where(WORKERS.c.url == locking_worker.url).values(task_types=types)
+        )
+    task = node.submit("locker")
+    # When a pass starts it
+    now = utcnow()
+    scheduler(node).tick(now)
+    # Then the attempt is withdrawn before it runs, the names stored for the next one
+    row = node.task(task["task_id"])
+    assert (row.state, row.resources) == ("postpose", ["test:locker"])
+    assert node.records(task["task_id"])[-1].reason == (
+        "the plugin names resources to lock: test:locker"
+    )
+    seen = node.client.status(locking_worker.url, "locker", task["task_id"], 1)
+    assert (seen["task_status"], seen["outcome"]) == ("finish", "cancelled")
+    # And the next attempt runs with the lock taken
+    later = row.ready_at + timedelta(seconds=0.1)
+    checker(node).tick(later)
+    scheduler(node).tick(later)
+    wait_until(lambda: node.task(task["task_id"]).state == "finish", 20, what="finished")
+    records = node.records(task["task_id"])
+    assert [r.trigger for r in records].count("create") == 2
+    assert [r.reason for r in records if r.trigger == "run"] == ["locks test:locker#1"]
