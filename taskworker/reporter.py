@@ -46,7 +46,7 @@ MAX_BATCH = 500
 #: How long reports wait to share a request with others made at nearly the same moment (a
 #: step's last progress and its result). Under load batches form anyway, from what queues
 #: while a request is in flight, so waiting longer would only add to every task's latency.
-LINGER_SECONDS = 0.002
+LINGER_SECONDS = 0.0005
 FIRST_BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 10.0
 REPORTS_PATH = "/v1/reports"

@@ -281,6 +281,8 @@ class SchedulerLoop:
         """Take each task's resource locks and record ``prepare``, in one transaction: for
         each task both or neither (a savepoint undoes the locks of a task that found one
         held), so the state is validated again with the locks held."""
+        if not accepted:
+            return []
         prepared: list[Start] = []
         busy: list[tuple[Start, finish.ResourceBusy, list[str]]] = []
         named: list[tuple[Start, list[str]]] = []
@@ -348,6 +350,8 @@ class SchedulerLoop:
 
     def _run_all(self, checked: list[Start]) -> list[Start]:
         """Record ``run`` for every task whose prepare passed, in one transaction."""
+        if not checked:
+            return []
         with self.engine.begin() as conn:
             return self._apply_to(conn, Trigger.RUN, checked)
 
