@@ -1,7 +1,8 @@
 """Following a task as it runs: ``watch``, ``submit --wait`` and ``logs -f``.
 
-All three poll the API (it has no push channel): the task every ``--interval`` seconds until
-it reaches ``finish``, logs with ``after=<next_after>`` so no line repeats or goes missing.
+``watch`` and ``submit --wait`` ask for the task with ``wait=<interval>``: the API answers
+the moment the task finishes, or after the interval with its progress to draw. ``logs -f``
+polls with ``after=<next_after>`` so no line repeats or goes missing.
 The exit code of a followed task is its outcome, so a script can chain on it.
 """
 
@@ -19,6 +20,8 @@ from taskconsole.session import Session, pass_session, poll_option
 #: The one terminal state (DESIGN §3), and the outcome that counts as success.
 FINISHED = "finish"
 SUCCEEDED = "succeeded"
+#: The longest one request waits for the task, well within the client's answer timeout.
+MAX_WAIT_SECONDS = 5.0
 
 
 def follow_task(session: Session, task: dict[str, Any], interval: float) -> dict[str, Any]:
@@ -32,8 +35,8 @@ def follow_task(session: Session, task: dict[str, Any], interval: float) -> dict
             bar.update(line, completed=percent(task), description=_label(task), message=message)
             if task["task_status"] == FINISHED:
                 return task
-            time.sleep(interval)
-            task = session.client.get(path, task_id=task_id)
+            # answered at once when the task finishes, else after the interval, to redraw
+            task = session.client.get(path, task_id=task_id, wait=min(interval, MAX_WAIT_SECONDS))
 
 
 def finish(session: Session, task: dict[str, Any]) -> None:

@@ -15,6 +15,9 @@ cancel — releases the same way, and a crash can never leave a finished task ho
 * an attempt that ended (``finish``, or ``retry`` back to ``init``) frees a slot of its
   type, so the tasks postponed by the type's concurrency limit are woken the same way.
 
+A move to ``finish`` is also noted for :mod:`taskscheduler.finished`, which tells the
+requests waiting for the task once the transaction has committed.
+
 The ``callback_url`` is an HTTP call and never runs inside a transaction: the
 :class:`~taskscheduler.loops.callbacks.CallbackLoop` delivers it after the commit, with
 :func:`deliver`, and records each try in the task's log.
@@ -29,7 +32,7 @@ from typing import Any, cast
 import urllib3
 from sqlalchemy import Connection, Table, select, update
 
-from taskscheduler import controls, leases
+from taskscheduler import controls, finished, leases
 from taskscheduler.db.models import Task
 from taskworker.states import Move, State, Trigger
 
@@ -101,6 +104,8 @@ def after_move(
     there, so a task with none holds no lock and costs no query here.
     """
     controls.after_move(conn, task_id, move, task, now)
+    if move.to_state == State.FINISH:
+        finished.note(conn, task_id)
     if move.to_state not in IDLE:
         return
     task_type = task.task_type

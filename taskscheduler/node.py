@@ -19,6 +19,7 @@ from gunicorn.app.base import BaseApplication
 
 from taskscheduler.api.app import create_app
 from taskscheduler.db.engine import make_engine
+from taskscheduler.finished import Finishes
 from taskscheduler.locks import make_locks
 from taskscheduler.logdumper.config import load_rules
 from taskscheduler.loops.base import Loop, LoopRunner
@@ -50,6 +51,8 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     engine = make_engine(settings.db_url)
+    # the tasks the loops finish (timeouts, cancelled trees, ...) are announced to waiters
+    Finishes(settings.redis_url).install(engine)
     client = WorkerClient(settings.worker_secret, settings.node_name)
     queue = build_queue(settings, engine)
     locks = make_locks(settings, engine)

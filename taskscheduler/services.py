@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from taskscheduler import finish
 from taskscheduler.db.engine import make_engine
+from taskscheduler.finished import Finishes
 from taskscheduler.metrics import Metrics
 from taskscheduler.registry import Registry
 from taskscheduler.settings import Settings
@@ -71,6 +72,7 @@ class Services:
     commands: WorkerCommands
     wakeup: Wakeup
     triggers: TriggerService
+    finishes: Finishes
 
     @classmethod
     def build(
@@ -88,7 +90,11 @@ class Services:
         registry = Registry(eng)
         reach = commands or NoWorkerClient()
         wakeup = Wakeup(settings.redis_url)
-        tasks = TaskService(eng, registry, metrics, reach, settings.worker_secret, wakeup=wakeup)
+        finishes = Finishes(settings.redis_url)
+        finishes.install(eng)
+        tasks = TaskService(
+            eng, registry, metrics, reach, settings.worker_secret, wakeup=wakeup, finishes=finishes
+        )
         return cls(
             settings=settings,
             engine=eng,
@@ -100,6 +106,7 @@ class Services:
             commands=reach,
             wakeup=wakeup,
             triggers=TriggerService(eng, tasks),
+            finishes=finishes,
         )
 
     def close(self) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.finished import Finishes
 from taskscheduler.lifecycle import TASKS, apply_trigger, insert_tasks
 from taskscheduler.metrics import Metrics
 from taskscheduler.registry import Registry
@@ -74,6 +75,7 @@ class TaskService:
         secret: str | None,
         *,
         wakeup: Wakeup | None = None,
+        finishes: Finishes | None = None,
     ) -> None:
         self._engine = engine
         self._registry = registry
@@ -81,6 +83,7 @@ class TaskService:
         self._commands = commands
         self._secret = secret
         self._wakeup = wakeup or Wakeup(None)
+        self._finishes = finishes or Finishes(None)
 
     def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
         """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
@@ -255,9 +258,20 @@ class TaskService:
             raise NotFound(f"{task_type} task", task_id)
         return row
 
-    def query(self, task_type: str, task_id: int, what: Query | None) -> msgspec.Struct:
-        """``GET /v1/task/{type}?task_id=ID[&action=...]``."""
+    def query(
+        self, task_type: str, task_id: int, what: Query | None, *, wait: float | None = None
+    ) -> msgspec.Struct:
+        """``GET /v1/task/{type}?task_id=ID[&action=...][&wait=S]``: with ``wait``, once the
+        task has finished or ``wait`` seconds passed (:mod:`taskscheduler.finished`)."""
         row = self.row(task_type, task_id)
+        if wait and row.state != State.FINISH:
+
+            def finished() -> bool:
+                nonlocal row
+                row = self.row(task_type, task_id)
+                return bool(row.state == State.FINISH)
+
+            self._finishes.wait(task_id, wait, finished)
         progress = Progress(row.progress_percent, row.progress_message)
         if what is None:
             return task_view(row)

@@ -131,6 +131,11 @@ OPERATIONS: tuple[Op, ...] = (
             Param("task_id", _INT, "the task"),
             Param("task_name", {"type": "string"}, "search by name instead"),
             Param("action", _enum(Query), "one aspect of the task"),
+            Param(
+                "wait",
+                {"type": "number", "minimum": 0, "maximum": 60},
+                "with task_id: answer once the task has finished, or after this many seconds",
+            ),
             _LIMIT,
             _CURSOR,
         ),

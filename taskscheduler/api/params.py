@@ -58,6 +58,20 @@ def integer(
     return value
 
 
+def seconds(req: falcon.Request, name: str, *, maximum: float) -> float | None:
+    """A duration in seconds, fractions allowed, from 0 to ``maximum``."""
+    raw = text(req, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InvalidInput(name, f"{raw!r} is not a number of seconds") from None
+    if not 0 <= value <= maximum:  # also refuses nan
+        raise InvalidInput(name, f"must be from 0 to {maximum:g} seconds")
+    return value
+
+
 def choice(req: falcon.Request, name: str, kind: type[E]) -> E | None:
     raw = text(req, name)
     if raw is None:

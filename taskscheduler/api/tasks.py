@@ -23,6 +23,8 @@ from taskworker.states import Outcome, State
 WORKER_REPORTS = frozenset(
     {Action.PREPARE, Action.RUNNING, Action.CLEAN, Action.NOTIFY, Action.PROGRESS, Action.HEARTBEAT}
 )
+#: The longest a query may wait for its task to finish (``wait=``); it holds an API thread.
+MAX_WAIT_SECONDS = 60
 #: Reports an outside system may make with the task's notify token.
 NOTIFY_TOKEN_ACTIONS = frozenset({Action.NOTIFY, Action.PROGRESS, Action.HEARTBEAT})
 
@@ -55,11 +57,14 @@ class TaskResource(Guarded):
         task_id = params.integer(req, "task_id", minimum=1)
         name = params.text(req, "task_name")
         what = params.choice(req, "action", Query)
+        wait = params.seconds(req, "wait", maximum=MAX_WAIT_SECONDS)
         if task_id is not None:
             if name is not None:
                 raise InvalidInput("task_name", "give either task_id or task_name, not both")
-            reply(resp, self._tasks.query(task_type, task_id, what))
+            reply(resp, self._tasks.query(task_type, task_id, what, wait=wait))
             return
+        if wait is not None:
+            raise InvalidInput("wait", "needs task_id")
         if name is None:
             raise InvalidInput("task_id", "is required (or task_name to search by name)")
         if what is not None:

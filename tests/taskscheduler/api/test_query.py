@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import threading
+import time
 
-from tests.taskscheduler.api.harness import Api, drive, snapshot
+import pytest
+from sqlalchemy import Engine
+
+from taskscheduler.db.engine import make_engine
+from tests.taskscheduler.api.harness import Api, build_api, drive, snapshot
 
 
 def test_a_task_is_read_whole_by_its_id(api: Api):
@@ -62,6 +67,11 @@ def test_a_task_of_another_type_is_a_404(api: Api):
         ({"task_name": "x", "action": "status"}, "action"),
         ({"task_name": "x", "limit": 501}, "limit"),
         ({"task_name": "x", "cursor": "abc"}, "cursor"),
+        ({"task_id": 1, "wait": "soon"}, "wait"),
+        ({"task_id": 1, "wait": -1}, "wait"),
+        ({"task_id": 1, "wait": 61}, "wait"),
+        ({"task_id": 1, "wait": "nan"}, "wait"),
+        ({"task_name": "x", "wait": 5}, "wait"),
     ],
 )
 def test_bad_query_parameters_are_a_400_naming_them(sqlite_api: Api, params, field):
@@ -89,3 +99,59 @@ def test_tasks_by_name_come_latest_first_in_pages(api: Api):
     # Then every nightly task comes once, newest first, and reading changed nothing
     assert seen == sorted(ids, reverse=True)
     assert snapshot(api.engine) == before
+
+
+def finish_later(api: Api, task_id: int, delay: float = 0.3) -> threading.Thread:
+    """The worker's report of the task's end, made while the test waits for it."""
+
+    def report() -> None:
+        time.sleep(delay)
+        result = api.act(task_id, "notify", json={"success": True, "result": {"rows": 3}})
+        assert result.status_code == 200, result.text
+
+    thread = threading.Thread(target=report)
+    thread.start()
+    return thread
+
+
+def test_a_query_with_wait_answers_as_soon_as_the_task_finishes(api: Api):
+    # Given a task running on a worker, and no look at the database but on an announcement
+    task_id = api.create()["task_id"]
+    drive(api.engine, task_id, "create", "prepare", "run", worker="w1")
+    api.services.finishes.poll_seconds = 60
+    # When a client waits for it while the worker reports its end
+    reporting = finish_later(api, task_id)
+    answer = api.get(task_id, action="status", wait=30)
+    reporting.join()
+    # Then the answer is the finished task, woken by the end's announcement
+    assert answer == {"task_id": task_id, "task_status": "finish", "outcome": "succeeded"}
+
+
+def test_a_query_with_wait_answers_as_is_when_the_time_is_up_or_it_has_finished(api: Api):
+    task_id = api.create()["task_id"]
+    started = time.monotonic()
+    assert api.get(task_id, action="status", wait=0.2)["task_status"] == "init"
+    assert time.monotonic() - started >= 0.2
+    api.act(task_id, "cancel")
+    assert api.get(task_id, wait=60)["outcome"] == "cancelled"
+
+
+def test_with_redis_a_wait_is_answered_by_an_end_another_process_writes(
+    db_url: str, engine: Engine, redis_url: str
+):
+    # Given two API processes of a node (each its own pool) sharing Redis
+    waiting = build_api(db_url, engine, redis_url=redis_url)
+    other_engine = make_engine(db_url)
+    try:
+        ending = build_api(db_url, other_engine, redis_url=redis_url)
+        task_id = waiting.create()["task_id"]
+        drive(engine, task_id, "create", "prepare", "run", worker="w1")
+        waiting.services.finishes.poll_seconds = 60
+        # When one waits for the task and the other takes the worker's report of its end
+        reporting = finish_later(ending, task_id)
+        answer = waiting.get(task_id, action="status", wait=30)
+        reporting.join()
+    finally:
+        other_engine.dispose()
+    # Then the waiting one answers with the end, woken over Redis
+    assert answer["task_status"] == "finish"

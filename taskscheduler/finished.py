@@ -1,0 +1,140 @@
+"""Answering "has it finished?" the moment it has: the API's ``wait=`` on a task query.
+
+A client that wants a task's end would otherwise poll, and each poll is a whole request for
+the API to serve; a thousand clients polling every few milliseconds would load the node more
+than the tasks do. With ``wait=S`` the API holds the answer until the task has finished or
+``S`` seconds passed, and learns of the end as it happens:
+
+1. every move to ``finish`` notes its task on the connection that writes it
+   (:func:`note`, called by :func:`taskscheduler.finish.after_move`);
+2. when that connection returns to the pool — after its transaction committed; a rollback
+   drops the notes — the ids are announced: on a Redis channel that every node's API
+   processes listen on, and to the requests waiting in this process;
+3. a waiting request woken for its task reads the task again and answers.
+
+An announcement is only a hint and the database decides: a lost one (Redis down, a listener
+reconnecting) costs at most :data:`POLL_SECONDS` (or :data:`DATABASE_POLL_SECONDS` without
+Redis, where nothing crosses between processes), a spurious one a read. A waiting request
+holds one of its API process's threads: size ``--threads`` for the clients that wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "taskscheduler:finished"
+#: How often a waiting request reads its task anyway, when announcements come over Redis.
+POLL_SECONDS = 1.0
+#: The same without Redis: announcements reach only the waiters of the writing process.
+DATABASE_POLL_SECONDS = 0.02
+#: How long the listener waits before subscribing again after losing Redis.
+RECONNECT_SECONDS = 1.0
+_NOTES = "taskscheduler.finished"
+
+
+def note(conn: Connection, task_id: int) -> None:
+    """Announce ``task_id`` once ``conn``'s transaction has committed."""
+    conn.info.setdefault(_NOTES, set()).add(task_id)
+
+
+class Finishes:
+    """Announces the tasks that finished (every process that moves tasks) and wakes the
+    requests waiting for them (the API processes)."""
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._redis: Any = None
+        if redis_url:
+            import redis  # an optional extra: imported only when configured
+
+            self._redis = redis.Redis.from_url(redis_url, socket_timeout=1)
+        self.poll_seconds = POLL_SECONDS if self._redis is not None else DATABASE_POLL_SECONDS
+        self._lock = threading.Lock()
+        self._waiting: dict[int, set[threading.Event]] = {}
+        self._listening = False
+        self._subscribed = threading.Event()
+
+    def install(self, engine: Engine) -> None:
+        """Announce what the transactions of ``engine``'s connections finish."""
+
+        @event.listens_for(engine, "rollback")
+        def _on_rollback(conn: Connection) -> None:
+            conn.info.pop(_NOTES, None)
+
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            finished = record.info.pop(_NOTES, None)
+            if finished:
+                self.announce(finished)
+
+    def announce(self, task_ids: Iterable[int]) -> None:
+        """Best effort: a lost announcement is a later answer, never a wrong one."""
+        ids = sorted(task_ids)
+        self._wake(ids)
+        if self._redis is None:
+            return
+        try:
+            self._redis.publish(CHANNEL, ",".join(map(str, ids)))
+        except Exception as exc:  # redis.RedisError and socket errors alike
+            log.debug("finish of %s not announced: %s", ids, exc)
+
+    def wait(self, task_id: int, seconds: float, finished: Callable[[], bool]) -> None:
+        """Return once ``finished()`` says so, or after ``seconds``."""
+        deadline = time.monotonic() + seconds
+        woken = threading.Event()
+        with self._lock:
+            self._waiting.setdefault(task_id, set()).add(woken)
+        try:
+            self._listen()
+            # registered before the first look: an end announced from now on wakes us
+            while not finished():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                woken.wait(min(left, self.poll_seconds))
+                woken.clear()
+        finally:
+            with self._lock:
+                events = self._waiting.get(task_id, set())
+                events.discard(woken)
+                if not events:
+                    self._waiting.pop(task_id, None)
+
+    def _wake(self, task_ids: Iterable[int]) -> None:
+        with self._lock:
+            for task_id in task_ids:
+                for woken in self._waiting.get(task_id, ()):
+                    woken.set()
+
+    def _listen(self) -> None:
+        """Start this process's listener on first use (after gunicorn forked it)."""
+        if self._redis is None or self._listening:
+            return
+        with self._lock:
+            if self._listening:
+                return
+            self._listening = True
+        threading.Thread(target=self._run, name="finished-listener", daemon=True).start()
+        # an end announced before the subscription took would only be seen by the next poll
+        self._subscribed.wait(RECONNECT_SECONDS)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                pubsub = self._redis.pubsub()
+                pubsub.subscribe(CHANNEL)
+                for message in pubsub.listen():
+                    if message["type"] == "subscribe":
+                        self._subscribed.set()
+                    elif isinstance(data := message.get("data"), bytes):
+                        self._wake(int(part) for part in data.split(b",") if part.isdigit())
+            except Exception as exc:
+                log.warning("finish announcements lost (%s); waiting requests poll", exc)
+                time.sleep(RECONNECT_SECONDS)
