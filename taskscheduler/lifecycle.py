@@ -195,14 +195,15 @@ def apply_trigger(
 @dataclass(frozen=True, slots=True)
 class Planned:
     """One task's part in :func:`apply_many`: the version the caller saw (None: whatever is
-    stored), the extra columns to write, the reason for its record, and the outcome of a
-    ``finish``."""
+    stored), the extra columns to write, the reason for its (first) record, the outcome of a
+    ``finish``, and the triggers applied ``then``, after the first, in the same write."""
 
     task_id: int
     expect_version: int | None = None
     changes: Mapping[str, Any] | None = None
     reason: str | None = None
     outcome: str | None = None
+    then: tuple[str, ...] = ()
 
 
 def apply_many(
@@ -220,6 +221,11 @@ def apply_many(
     decided from them, the tasks whose new columns are the same are written by one UPDATE,
     and all records by one INSERT. A task that moved since its caller saw it, or whose move
     the table refuses, gets that error instead of an :class:`Applied` and is not written.
+
+    A plan's ``then`` triggers follow ``trigger`` in the same UPDATE, each decided from the
+    state the one before left and recorded on its own (``succeed`` then ``finish``;
+    ``create`` then ``prepare``): the table is asked for every step, and a refused one leaves
+    the task as it was. The :class:`Applied` is the last move's.
     """
     when = now or utcnow()
     ids = sorted(p.task_id for p in planned)
@@ -227,7 +233,7 @@ def apply_many(
         r.id: r for r in conn.execute(GUARD.where(_c.id.in_(ids)).order_by(_c.id).with_for_update())
     }
     results: dict[int, Applied | TaskError] = {}
-    groups: dict[bytes, list[tuple[Planned, Any, Move]]] = {}
+    groups: dict[bytes, list[tuple[Planned, Any, list[tuple[Move, Any]]]]] = {}
     for plan in planned:
         row = rows.get(plan.task_id)
         try:
@@ -235,43 +241,73 @@ def apply_many(
                 raise NotFound("task", plan.task_id)
             if plan.expect_version not in (None, row.version):
                 raise ConcurrentUpdate(plan.task_id)
-            move = decide_row(row, trigger, task_id=plan.task_id, outcome=plan.outcome)
+            steps = _chain(row, (trigger, *plan.then), plan)
         except TaskError as exc:
             results[plan.task_id] = exc
             continue
-        key = msgspec.json.encode(
-            [move.to_state, move.paused_from, move.outcome, plan.changes], order="sorted"
-        )
-        groups.setdefault(key, []).append((plan, row, move))
+        moves = [move for move, _ in steps]
+        shape = [(m.trigger, m.to_state, m.outcome) for m in moves]
+        key = msgspec.json.encode([shape, moves[-1].paused_from, plan.changes], order="sorted")
+        groups.setdefault(key, []).append((plan, row, steps))
     records = []
     for group in groups.values():
-        plan, row, move = group[0]
+        plan, row, steps = group[0]
+        moves = [move for move, _ in steps]
+        last = moves[-1]
         values: dict[str, Any] = {
-            "state": move.to_state.value,
-            "paused_from": move.paused_from.value if move.paused_from else None,
-            "version": _c.version + 1,
+            "state": last.to_state.value,
+            "paused_from": last.paused_from.value if last.paused_from else None,
+            "version": _c.version + len(moves),
             "updated_at": when,
-            **_side_effects(move, when),
-            **(plan.changes or {}),
         }
-        if move.outcome is not None:
-            values["outcome"] = move.outcome.value
+        for move in moves:
+            values.update(_side_effects(move, when))
+            if move.outcome is not None:
+                values["outcome"] = move.outcome.value
+        values.update(plan.changes or {})
         group_ids = [p.task_id for p, _, _ in group]
         written = conn.execute(update(TASKS).where(_c.id.in_(group_ids)).values(values))
         if written.rowcount != len(group_ids):  # impossible with the rows locked: stop here
             raise ConcurrentUpdate(group_ids[0])
-        for plan, row, move in group:
-            attempt = row.attempt + 1 if move.trigger is Trigger.CREATE else row.attempt
-            records.append(
-                _record(
-                    plan.task_id, move, actor=actor, reason=plan.reason, attempt=attempt, when=when
-                )
-            )
+        for plan, row, steps in group:
             resources = (plan.changes or {}).get("resources", row.resources)
-            finish.after_move(conn, plan.task_id, move, row, resources=resources, now=when)
-            results[plan.task_id] = Applied(plan.task_id, move, row.version + 1, attempt)
+            reason = plan.reason  # the first move's
+            for move, before in steps:
+                attempt = before.attempt + 1 if move.trigger is Trigger.CREATE else before.attempt
+                records.append(
+                    _record(
+                        plan.task_id, move, actor=actor, reason=reason, attempt=attempt, when=when
+                    )
+                )
+                reason = None
+                finish.after_move(conn, plan.task_id, move, before, resources=resources, now=when)
+            results[plan.task_id] = Applied(plan.task_id, move, row.version + len(steps), attempt)
     write_records(conn, records)
     return results
+
+
+def _chain(row: Any, triggers: Sequence[str], plan: Planned) -> list[tuple[Move, Any]]:
+    """Each trigger's move, decided from the task as the one before left it, with that
+    task (``plan.outcome`` goes to the last, the ``finish``)."""
+    steps: list[tuple[Move, Any]] = []
+    current = row
+    for index, trigger in enumerate(triggers):
+        outcome = plan.outcome if index == len(triggers) - 1 else None
+        move = decide_row(current, trigger, task_id=plan.task_id, outcome=outcome)
+        steps.append((move, current))
+        current = Seen(
+            move.to_state.value,
+            move.paused_from.value if move.paused_from else None,
+            current.retry_count + (move.trigger is Trigger.RETRY),
+            current.max_retry,
+            current.version + 1,
+            current.attempt + (move.trigger is Trigger.CREATE),
+            current.task_type,
+            current.resources,
+            current.control_task_id,
+            current.kind,
+        )
+    return steps
 
 
 def write_records(conn: Connection, records: list[dict[str, Any]]) -> None:

@@ -27,7 +27,7 @@ from sqlalchemy import Connection, insert
 from taskscheduler.api.auth import WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import GUARD, TASKS, Applied, Planned, apply_many, write_records
+from taskscheduler.lifecycle import GUARD, TASKS, Planned, apply_many, write_records
 from taskscheduler.services import Services
 from taskscheduler.task_actions import notify, record_progress, touch
 from taskscheduler.task_queries import LOGS
@@ -142,23 +142,26 @@ class _Batch:
         return ReportResult(200)
 
     def finish_succeeded(self, results: list[ReportResult]) -> None:
-        """``succeed`` then ``finish`` (succeeded) every run that succeeded, in two bulk moves;
-        a task that moved meanwhile has its item answered with the refusal instead."""
+        """``succeed`` then ``finish`` (succeeded) every run that succeeded, in one bulk
+        move; a task that moved meanwhile has its item answered with the refusal instead."""
         write_records(self.conn, self.records)
         if not self.succeeded:
             return
-        plans = [
-            Planned(item.task_id, changes={"result": item.result, "error": None})
-            for _, item in self.succeeded
-        ]
+        plans = []
+        for _, item in self.succeeded:
+            changes = {"result": item.result, "error": None}
+            if self.tasks[item.task_id].control_task_id is None:
+                plans.append(
+                    Planned(
+                        item.task_id,
+                        changes=changes,
+                        then=(Trigger.FINISH,),
+                        outcome=Outcome.SUCCEEDED,
+                    )
+                )
+            else:  # held in success for its control task: see settle.plan
+                plans.append(Planned(item.task_id, changes=changes))
         done = apply_many(self.conn, Trigger.SUCCEED, plans, actor=self.actor)
-        ended = [
-            Planned(p.task_id, outcome=Outcome.SUCCEEDED)
-            for p in plans
-            if isinstance(done[p.task_id], Applied)
-            and self.tasks[p.task_id].control_task_id is None  # held: see settle.plan
-        ]
-        done.update(apply_many(self.conn, Trigger.FINISH, ended, actor=self.actor))
         for index, item in self.succeeded:
             outcome = done[item.task_id]
             if isinstance(outcome, TaskError):

@@ -56,8 +56,9 @@ _t = TRIGGERS.c
 _c = TASKS.c
 #: Shards of the triggers' ids, each owned through a lease of its own.
 SHARDS = 8
-#: Due triggers handled per pass (one transaction; a minute's cron triggers come together).
-BATCH = 2000
+#: Due triggers handled per pass, in one transaction: a minute's cron triggers, all due in
+#: the same second, are created together rather than one batch after another.
+BATCH = 10_000
 #: How often a permanent trigger with a live instance is looked at.
 PERMANENT_CHECK_SECONDS = 1.0
 BACKOFF_SECONDS = 1.0

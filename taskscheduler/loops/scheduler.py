@@ -178,7 +178,6 @@ class SchedulerLoop:
         is skipped: its version-checked write changed nothing."""
         planned: list[Planned] = []
         at_limit: list[tuple[Any, str]] = []
-        early: set[int] = set()
         with self.engine.begin() as conn:
             room: dict[str, int] = {}
             for row, candidates in ready:
@@ -192,29 +191,23 @@ class SchedulerLoop:
                         continue
                     room[row.task_type] -= 1
                 url = candidates[0]
+                # nothing to lock: prepare in the same write (see the module docstring)
+                early = not row.resources and (url, row.task_type) in lockless
+                then = (Trigger.PREPARE,) if early else ()
                 changes = {"worker": url}
-                planned.append(Planned(row.id, row.version, changes, reason=f"to {url}"))
-                if not row.resources and (url, row.task_type) in lockless:
-                    early.add(row.id)
+                planned.append(Planned(row.id, row.version, changes, f"to {url}", then=then))
             created = apply_many(conn, Trigger.CREATE, planned, actor=self.actor, now=now)
-            plans = [
-                Planned(task_id, applied.version)
-                for task_id in sorted(early)
-                if isinstance(applied := created.get(task_id), Applied)
-            ]
-            prepared = (
-                apply_many(conn, Trigger.PREPARE, plans, actor=self.actor, now=now) if plans else {}
-            )
-            for task_id, moved in prepared.items():
-                if isinstance(moved, Applied):
-                    created[task_id] = moved
-                else:  # cannot happen with the rows locked; the task then goes the long way
-                    early.discard(task_id)
         for row, why in at_limit:
             self._postpone(row.id, row.version, now, why, wait=WAKE_FALLBACK_SECONDS)
         # a task another node took, or that was paused or cancelled meanwhile, is left alone
         return [
-            Start(row, candidates, candidates[0], applied, prepared=row.id in early)
+            Start(
+                row,
+                candidates,
+                candidates[0],
+                applied,
+                prepared=applied.move.to_state == State.PREPARE,
+            )
             for row, candidates in ready
             if isinstance(applied := created.get(row.id), Applied)
         ]

@@ -9,7 +9,16 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 
 from taskscheduler.db.engine import make_engine
-from taskscheduler.lifecycle import RECORDS, TASKS, apply_trigger, insert_task, transition
+from taskscheduler.lifecycle import (
+    RECORDS,
+    TASKS,
+    Applied,
+    Planned,
+    apply_many,
+    apply_trigger,
+    insert_task,
+    transition,
+)
 from taskworker.errors import ConcurrentUpdate, NotFound, TransitionRefused
 
 
@@ -247,3 +256,68 @@ def test_a_version_moved_underneath_is_detected_between_read_and_write(engine):
         conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(version=5))
     with pytest.raises(ConcurrentUpdate):
         transition(engine, task_id, "create", actor="t", expect_version=1)
+
+
+def test_many_tasks_move_through_chained_triggers_in_one_write(engine):
+    # Given three tasks in init, one of them cancelled meanwhile, and one running
+    waiting = [new_task(engine) for _ in range(3)]
+    transition(engine, waiting[2], "cancel", actor="operator")
+    running = new_task(engine)
+    for trigger in ("create", "prepare", "run"):
+        transition(engine, running, trigger, actor="scheduler")
+    # When the scheduler creates and prepares the waiting ones, and a report ends the run
+    with engine.begin() as conn:
+        started = apply_many(
+            conn,
+            "create",
+            [
+                Planned(t, changes={"worker": "w"}, reason="to w", then=("prepare",))
+                for t in waiting
+            ],
+            actor="scheduler",
+        )
+        ended = apply_many(
+            conn,
+            "succeed",
+            [
+                Planned(
+                    running, changes={"result": {"rows": 2}}, then=("finish",), outcome="succeeded"
+                )
+            ],
+            actor="worker",
+        )
+    # Then each step of a chain is recorded, the attempt counted once, the version per step
+    for task_id in waiting[:2]:
+        stored = row(engine, task_id)
+        assert (stored.state, stored.attempt, stored.version, stored.worker) == (
+            "prepare",
+            1,
+            3,
+            "w",
+        )
+        assert records(engine, task_id)[1:] == [
+            ("create", "init", "create"),
+            ("prepare", "create", "prepare"),
+        ]
+        assert isinstance(started[task_id], Applied) and started[task_id].attempt == 1
+    stored = row(engine, running)
+    assert (stored.state, stored.outcome, stored.result) == ("finish", "succeeded", {"rows": 2})
+    assert stored.finished_at is not None
+    assert records(engine, running)[-2:] == [
+        ("succeed", "running", "success"),
+        ("finish", "success", "finish"),
+    ]
+    assert ended[running].version == 6
+    # And a chain the table refuses at any step leaves its task as it was
+    assert isinstance(started[waiting[2]], TransitionRefused)
+    assert row(engine, waiting[2]).state == "finish"
+
+
+def test_a_chain_refused_at_a_later_step_writes_nothing(engine):
+    task_id = new_task(engine)
+    before = row(engine, task_id)
+    with engine.begin() as conn:
+        result = apply_many(conn, "create", [Planned(task_id, then=("run",))], actor="scheduler")
+    assert isinstance(result[task_id], TransitionRefused)
+    assert row(engine, task_id) == before
+    assert records(engine, task_id) == [("submit", "none", "init")]
