@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, Table, case, insert, literal, select, update
 
 from taskscheduler import finish
 from taskscheduler.db.models import Task, TransitionRecord, utcnow
@@ -64,11 +64,17 @@ def _side_effects(move: Move, now: datetime) -> dict[str, Any]:
         Trigger.RUN: lambda: {"started_at": now, "heartbeat_at": now},
         Trigger.RETRY: lambda: {"retry_count": _c.retry_count + 1, "worker": None},
         Trigger.REQUEUE: lambda: {"worker": None},
-        Trigger.FINISH: lambda: {"finished_at": now},
-        Trigger.CANCEL: lambda: {"finished_at": now},
+        # The end is when a callback is owed (the Callback loop reads this column alone).
+        Trigger.FINISH: lambda: {"finished_at": now, "callback_due_at": _callback_due(now)},
+        Trigger.CANCEL: lambda: {"finished_at": now, "callback_due_at": _callback_due(now)},
     }
     make = effects.get(move.trigger)
     return make() if make else {}
+
+
+def _callback_due(now: datetime) -> Any:
+    """``now`` for a task with a ``callback_url``, else NULL, in the UPDATE itself."""
+    return case((_c.callback_url.is_not(None), literal(now, _c.callback_due_at.type)), else_=None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,9 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When the callback to ``callback_url`` is next due; NULL when none is owed (not
+    #: finished, no URL, delivered or abandoned), so the Callback loop reads only its work.
+    callback_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # Dispatcher: ready tasks by state and time; Checker: running tasks by heartbeat.
@@ -151,6 +154,8 @@ class Task(Base):
         Index(None, "outcome", "id"),
         # The ControlLoop: control tasks (topologies, fan-outs) touched since their last pass.
         Index(None, "kind", "ready_at"),
+        # The Callback loop: the callbacks owed, by when they are due.
+        Index(None, "callback_due_at"),
         # The Producer's exactly-once guarantee: one instance per (trigger, fire time).
         UniqueConstraint("trigger_id", "fire_time"),
     )

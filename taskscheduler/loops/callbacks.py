@@ -1,9 +1,12 @@
 """The Callback loop: the final task is POSTed to its ``callback_url`` once it finished.
 
-Delivery happens after the ``finish`` commit, never inside it, and the task's log is the
-record of it: every try writes a line (``callback delivered: HTTP 200``, ``callback failed:
-...``), and a task whose log says delivered or abandoned is never called again. A failed try
-is repeated after ``RETRY_SECONDS * 2**(tries - 1)``, up to ``MAX_TRIES`` tries. A receiver
+Delivery happens after the ``finish`` commit, never inside it. The ``finish`` move sets the
+task's ``callback_due_at`` (when it has a ``callback_url``), and the loop reads the due ones
+by that column's index alone, however many tasks have finished. The task's log is the record
+of each try: every try writes a line (``callback delivered: HTTP 200``, ``callback failed:
+...``) and, in the same transaction, clears ``callback_due_at`` (delivered, abandoned) or
+moves it to the next try, ``RETRY_SECONDS * 2**(tries - 1)`` after a failed one, up to
+``MAX_TRIES`` tries. A receiver
 that answers 2xx got it; any other answer or no answer is a failed try.
 
 One node delivers at a time (the ``sweep:callbacks`` lease, held through the node's lock
@@ -21,14 +24,13 @@ from typing import Any, cast
 
 import msgspec
 import urllib3
-from sqlalchemy import Engine, Table, and_, exists, func, insert, or_, select
+from sqlalchemy import Engine, Table, and_, func, insert, select, update
 
 from taskscheduler.db.models import TaskLog
 from taskscheduler.finish import deliver
 from taskscheduler.lifecycle import TASKS
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
 from taskscheduler.views import task_view
-from taskworker.states import State
 
 log = logging.getLogger(__name__)
 LOGS = cast(Table, TaskLog.__table__)
@@ -64,27 +66,18 @@ class CallbackLoop:
         if not self.sweep.hold():
             return 0  # another node delivers
         t, g = TASKS.c, LOGS.c
-        settled = exists().where(
-            g.task_id == t.id, or_(g.message.like(f"{DELIVERED}%"), g.message.like(f"{ABANDONED}%"))
-        )
         failures = and_(g.task_id == t.id, g.message.like(f"{FAILED}%"))
         tries = select(func.count()).where(failures).scalar_subquery()
-        last_try = select(func.max(g.at)).where(failures).scalar_subquery()
         with self.engine.connect().execution_options(readonly=True) as conn:
             due = conn.execute(
-                select(TASKS, tries.label("tries"), last_try.label("last_try"))
-                .where(and_(t.state == State.FINISH, t.callback_url.is_not(None), ~settled))
-                .order_by(t.finished_at)
+                select(TASKS, tries.label("tries"))
+                .where(t.callback_due_at <= now)
+                .order_by(t.callback_due_at)
                 .limit(BATCH)
             ).all()
-        done = 0
         for row in due:
-            failed, last = row.tries, row.last_try
-            if failed and now < last + timedelta(seconds=RETRY_SECONDS * 2 ** (failed - 1)):
-                continue
-            self._try(row, failed, now)
-            done += 1
-        return done
+            self._try(row, row.tries, now)
+        return len(due)
 
     def _try(self, row: Any, failed: int, now: datetime) -> None:
         body = msgspec.json.encode(task_view(row))
@@ -96,10 +89,17 @@ class CallbackLoop:
         if line.startswith(FAILED) and failed + 1 >= MAX_TRIES:
             line = f"{ABANDONED} after {MAX_TRIES} tries; last: {line}"
         level = "info" if line.startswith(DELIVERED) else "warning"
+        # the next try after a failed one waits twice as long as the one before
+        again = now + timedelta(seconds=RETRY_SECONDS * 2**failed)
         with self.engine.begin() as conn:
             conn.execute(
                 insert(LOGS).values(
                     task_id=row.id, attempt=row.attempt, level=level, message=line, at=now
                 )
+            )
+            conn.execute(
+                update(TASKS)
+                .where(TASKS.c.id == row.id)
+                .values(callback_due_at=again if line.startswith(FAILED) else None)
             )
         log.log(logging.INFO if level == "info" else logging.WARNING, "task %s %s", row.id, line)

@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from taskconsole.cli import main
 from taskscheduler.db import migrate
@@ -137,3 +137,39 @@ def test_the_plain_alembic_command_takes_the_url_from_the_caller(sqlite_url, how
     )
     assert done.returncode == 0, done.stderr
     assert migrate.current(sqlite_url) == migrate.head()
+
+
+def test_callbacks_owed_before_the_upgrade_are_due_after_it(empty_url):
+    # Given, at revision 0002, finished tasks with a callback: one delivered, one owed
+    migrate.upgrade(empty_url, "0002_topology_keys_log_offsets")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            for task_id, state in ((1, "finish"), (2, "finish"), (3, "running")):
+                conn.execute(
+                    text(
+                        "INSERT INTO tasks (id, task_type, params, resources, lock_timeout, "
+                        "max_retry, state, attempt, retry_count, version, progress_percent, "
+                        "progress_message, kind, created_at, updated_at, finished_at, "
+                        "callback_url, important_level) VALUES (:id, 'noop', '{}', '[]', 30, "
+                        "0, :state, 1, 0, 1, 0, '', 'simple', '2026-01-01', '2026-01-01', "
+                        "'2026-01-01 10:00:00', 'http://x/cb', 0)"
+                    ),
+                    {"id": task_id, "state": state},
+                )
+            conn.exec_driver_sql(
+                "INSERT INTO task_logs (task_id, attempt, level, message, at) "
+                "VALUES (1, 1, 'info', 'callback delivered: HTTP 200', '2026-01-01 10:00:01')"
+            )
+        # When the database is upgraded
+        migrate.upgrade(empty_url)
+        # Then only the owed one is due, from its end
+        with engine.connect() as conn:
+            due = conn.exec_driver_sql("SELECT id, callback_due_at FROM tasks ORDER BY id").all()
+    finally:
+        engine.dispose()
+    assert [(row[0], str(row[1])[:19] if row[1] else None) for row in due] == [
+        (1, None),
+        (2, "2026-01-01 10:00:00"),
+        (3, None),
+    ]
