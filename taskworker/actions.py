@@ -230,6 +230,7 @@ class StepActions:
             success=done.success,
             result=done.result,
             error=done.error,
+            step="rollback" if task.state is State.ROLLBACK else "run",
         )
 
     def _context(

@@ -360,11 +360,17 @@ class LogReport(ReportBase, tag="log"):
 
 
 class NotifyReport(ReportBase, tag="notify"):
-    """The attempt ended (a synchronous run returned, a rollback finished, a step failed)."""
+    """The attempt ended (a synchronous run returned, a rollback finished, a step failed).
+
+    ``step`` says which: the end of a ``rollback`` can reach the scheduler before the
+    ``rollback`` move is recorded there (the move is written once the worker accepted the
+    command, and a quick undo reports sooner); it is then answered 503 and sent again.
+    """
 
     success: bool
     result: Any = None
     error: Any = None
+    step: Literal["run", "rollback"] = "run"
 
 
 Report = ProgressReport | HeartbeatReport | LogReport | NotifyReport

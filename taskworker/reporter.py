@@ -25,7 +25,7 @@ import threading
 import time
 from collections import deque
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from taskworker.client import SignedClient
 from taskworker.contract import (
@@ -91,7 +91,15 @@ class Reporter:
         self._append(line)
 
     def notify(
-        self, task_type: str, task_id: int, attempt: int, *, success: bool, result: Any, error: Any
+        self,
+        task_type: str,
+        task_id: int,
+        attempt: int,
+        *,
+        success: bool,
+        result: Any,
+        error: Any,
+        step: Literal["run", "rollback"] = "run",
     ) -> None:
         self._append(
             NotifyReport(
@@ -101,6 +109,7 @@ class Reporter:
                 success=success,
                 result=result,
                 error=error,
+                step=step,
             )
         )
 

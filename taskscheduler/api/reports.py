@@ -43,12 +43,14 @@ from taskworker.contract import (
     ReportResult,
     ReportResults,
 )
-from taskworker.errors import NotFound, StaleAttempt, TaskError
+from taskworker.errors import NotFound, StaleAttempt, TaskError, Unavailable
 from taskworker.states import Outcome, State, Trigger
 
 log = logging.getLogger(__name__)
 
 _c = TASKS.c
+#: The states a ``rollback`` moves from (DESIGN §3).
+ROLLBACK_FROM = frozenset({State.FAIL, State.SUCCESS, State.PAUSE})
 
 
 class Reports(Guarded):
@@ -129,6 +131,9 @@ class _Batch:
         if isinstance(first, ProgressReport):
             record_progress(self.conn, first.task_id, ProgressBody(first.percent, first.message))
         elif isinstance(first, NotifyReport):
+            if first.step == "rollback" and task.state in ROLLBACK_FROM:
+                # the rollback command's record is not committed yet: the worker sends again
+                raise Unavailable(f"task {task.id} is not recorded in rollback yet", 1)
             if first.success and task.state == State.RUNNING and self.last[task.id] == index:
                 self.succeeded.append((index, first))
                 return ReportResult(200)  # settled below, with the others

@@ -113,3 +113,24 @@ def test_each_task_sees_its_reports_in_the_order_sent(api: Api):
     assert api.get(first)["progress"]["percent"] != 99
     assert [api.get(t)["result"] for t in (first, second)] == [{"n": 1}, {"n": 2}]
     assert {api.get(t)["outcome"] for t in (first, second)} == {"succeeded"}
+
+
+def test_a_rollback_end_before_its_rollback_is_recorded_is_503_and_taken_when_sent_again(api: Api):
+    # Given a failed task (retries spent) that is being rolled back: the worker accepted the
+    # command, whose record is not committed yet
+    task_id = running(api)
+    drive(api.engine, task_id, "fail")
+    before = snapshot(api.engine)
+    # When the worker's quick undo reports its end first
+    end = report(task_id, "notify", success=True, step="rollback")
+    early = api.signed("POST", "/v1/reports", json={"reports": [end]})
+    # Then it is answered 503 (the worker keeps it and sends it again), and nothing changed
+    assert early.status_code == 200, early.text
+    assert early.json["results"][0]["status"] == 503
+    assert snapshot(api.engine) == before
+    # When the rollback is recorded and the end arrives again, the task finishes rolled back
+    drive(api.engine, task_id, "rollback")
+    again = api.signed("POST", "/v1/reports", json={"reports": [end]})
+    assert again.json["results"][0]["status"] == 200
+    done = api.get(task_id)
+    assert (done["task_status"], done["outcome"]) == ("finish", "rolled_back")
