@@ -7,8 +7,8 @@ than the tasks do. With ``wait=S`` the API holds the answer until the task has f
 
 1. every move to ``finish`` notes its task on the connection that writes it
    (:func:`note`, called by :func:`taskscheduler.finish.after_move`);
-2. when that connection returns to the pool — after its transaction committed; a rollback
-   drops the notes — the ids are announced: on a Redis channel that every node's API
+2. when that connection returns to the pool, the ids its committed transactions noted (a
+   rollback drops its notes) are announced: on a Redis channel that every node's API
    processes listen on, and to the requests waiting in this process;
 3. a waiting request woken for its task reads the task again and answers.
 
@@ -38,6 +38,7 @@ DATABASE_POLL_SECONDS = 0.02
 #: How long the listener waits before subscribing again after losing Redis.
 RECONNECT_SECONDS = 1.0
 _NOTES = "taskscheduler.finished"
+_COMMITTED = "taskscheduler.finished.committed"
 
 
 def note(conn: Connection, task_id: int) -> None:
@@ -62,7 +63,14 @@ class Finishes:
         self._subscribed = threading.Event()
 
     def install(self, engine: Engine) -> None:
-        """Announce what the transactions of ``engine``'s connections finish."""
+        """Announce what the transactions of ``engine``'s connections finish: the notes of a
+        committed transaction once its connection is back in the pool; those of a rolled
+        back one never."""
+
+        @event.listens_for(engine, "commit")
+        def _on_commit(conn: Connection) -> None:
+            if noted := conn.info.pop(_NOTES, None):
+                conn.info.setdefault(_COMMITTED, set()).update(noted)
 
         @event.listens_for(engine, "rollback")
         def _on_rollback(conn: Connection) -> None:
@@ -70,8 +78,8 @@ class Finishes:
 
         @event.listens_for(engine, "checkin")
         def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
-            finished = record.info.pop(_NOTES, None)
-            if finished:
+            record.info.pop(_NOTES, None)
+            if finished := record.info.pop(_COMMITTED, None):
                 self.announce(finished)
 
     def announce(self, task_ids: Iterable[int]) -> None:
