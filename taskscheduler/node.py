@@ -35,6 +35,7 @@ from taskscheduler.services import Services
 from taskscheduler.settings import Settings
 from taskscheduler.wakeup import Wakeup
 from taskscheduler.worker_client import WorkerClient
+from taskworker.startup import freeze_startup
 
 log = logging.getLogger(__name__)
 #: How often an idle loop looks again; a busy one goes on at once.
@@ -137,6 +138,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             ("producer", timed, PRODUCER_INTERVAL_SECONDS),
         )
     ]
+    freeze_startup()
     for keeper in keepers:
         keeper.start()
     LoopRunner(dispatch, idle, stop, woken).run()
@@ -181,4 +183,6 @@ class ApiApplication(BaseApplication):  # type: ignore[misc]
             commands=WorkerClient(self.settings.worker_secret, self.settings.node_name),
             multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
-        return create_app(self.settings, services)
+        app = create_app(self.settings, services)
+        freeze_startup()
+        return app

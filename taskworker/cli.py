@@ -27,6 +27,7 @@ from gunicorn.app.base import BaseApplication
 from taskworker.config import SettingsError
 from taskworker.node import WorkerNode
 from taskworker.settings import WorkerSettings, load
+from taskworker.startup import freeze_startup
 
 #: Request threads beyond the capacity, for queries and commands while every slot is busy.
 SPARE_THREADS = 4
@@ -62,6 +63,7 @@ class WorkerApplication(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         self.node = WorkerNode(self.settings)
+        freeze_startup()
         return self.node.app
 
 
