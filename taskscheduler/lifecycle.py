@@ -202,7 +202,10 @@ def apply_trigger(
 class Planned:
     """One task's part in :func:`apply_many`: the version the caller saw (None: whatever is
     stored), the extra columns to write, the reason for its (first) record, the outcome of a
-    ``finish``, and the triggers applied ``then``, after the first, in the same write."""
+    ``finish``, and the triggers applied ``then``, after the first, in the same write.
+    ``seen``: the task's row as the caller read it (with the guard columns, as for
+    :func:`apply_trigger`), so that a plan alone in its call is written without reading the
+    row again."""
 
     task_id: int
     expect_version: int | None = None
@@ -210,6 +213,7 @@ class Planned:
     reason: str | None = None
     outcome: str | None = None
     then: tuple[str, ...] = ()
+    seen: Any = None
 
 
 def apply_many(
@@ -232,14 +236,22 @@ def apply_many(
     state the one before left and recorded on its own (``succeed`` then ``finish``;
     ``create`` then ``prepare``): the table is asked for every step, and a refused one leaves
     the task as it was. The :class:`Applied` is the last move's.
+
+    A single plan with its ``seen`` row (the idle path: one task started, one run reported)
+    skips the read: its move is decided from ``seen`` and its UPDATE is conditional on
+    ``seen.version``, as in :func:`apply_trigger`. Many plans are read and locked together,
+    since one UPDATE per group cannot check each task's own version.
     """
     when = now or utcnow()
-    ids = sorted(p.task_id for p in planned)
-    rows = {
-        r.id: r for r in conn.execute(GUARD.where(_c.id.in_(ids)).order_by(_c.id).with_for_update())
-    }
+    alone = planned[0].seen if len(planned) == 1 else None
+    if alone is not None:
+        rows = {planned[0].task_id: alone}
+    else:
+        ids = sorted(p.task_id for p in planned)
+        locked = GUARD.where(_c.id.in_(ids)).order_by(_c.id).with_for_update()
+        rows = {r.id: r for r in conn.execute(locked)}
     results: dict[int, Applied | TaskError] = {}
-    groups: dict[bytes, list[tuple[Planned, Any, list[tuple[Move, Any]]]]] = {}
+    groups: dict[bytes, list[_Step]] = {}
     for plan in planned:
         row = rows.get(plan.task_id)
         try:
@@ -255,41 +267,62 @@ def apply_many(
         shape = [(m.trigger, m.to_state, m.outcome) for m in moves]
         key = msgspec.json.encode([shape, moves[-1].paused_from, plan.changes], order="sorted")
         groups.setdefault(key, []).append((plan, row, steps))
-    records = []
+    records: list[dict[str, Any]] = []
     for group in groups.values():
-        plan, row, steps = group[0]
-        moves = [move for move, _ in steps]
-        last = moves[-1]
-        values: dict[str, Any] = {
-            "state": last.to_state.value,
-            "paused_from": last.paused_from.value if last.paused_from else None,
-            "version": _c.version + len(moves),
-            "updated_at": when,
-        }
-        for move in moves:
-            values.update(_side_effects(move, when))
-            if move.outcome is not None:
-                values["outcome"] = move.outcome.value
-        values.update(plan.changes or {})
-        group_ids = [p.task_id for p, _, _ in group]
-        written = conn.execute(update(TASKS).where(_c.id.in_(group_ids)).values(values))
-        if written.rowcount != len(group_ids):  # impossible with the rows locked: stop here
-            raise ConcurrentUpdate(group_ids[0])
-        for plan, row, steps in group:
-            resources = (plan.changes or {}).get("resources", row.resources)
-            reason = plan.reason  # the first move's
-            for move, before in steps:
-                attempt = before.attempt + 1 if move.trigger is Trigger.CREATE else before.attempt
-                records.append(
-                    _record(
-                        plan.task_id, move, actor=actor, reason=reason, attempt=attempt, when=when
-                    )
-                )
-                reason = None
-                finish.after_move(conn, plan.task_id, move, before, resources=resources, now=when)
-            results[plan.task_id] = Applied(plan.task_id, move, row.version + len(steps), attempt)
+        group_ids = [plan.task_id for plan, _, _ in group]
+        where = [_c.id.in_(group_ids)]
+        if alone is not None:
+            where.append(_c.version == alone.version)
+        written = conn.execute(update(TASKS).where(*where).values(_new_columns(group[0], when)))
+        if written.rowcount != len(group_ids):
+            if alone is None:  # impossible with the rows locked: stop here
+                raise ConcurrentUpdate(group_ids[0])
+            results[group_ids[0]] = ConcurrentUpdate(group_ids[0])  # it moved since seen
+            continue
+        for step in group:
+            results[step[0].task_id] = _written(conn, step, records, actor=actor, when=when)
     write_records(conn, records)
     return results
+
+
+#: One plan of :func:`apply_many`, with its row and its moves (each with the task before it).
+_Step = tuple[Planned, Any, list[tuple[Move, Any]]]
+
+
+def _new_columns(step: _Step, when: datetime) -> dict[str, Any]:
+    """What the UPDATE of a group of :func:`apply_many` writes (the same for the group)."""
+    plan, _, steps = step
+    last = steps[-1][0]
+    values: dict[str, Any] = {
+        "state": last.to_state.value,
+        "paused_from": last.paused_from.value if last.paused_from else None,
+        "version": _c.version + len(steps),
+        "updated_at": when,
+    }
+    for move, _ in steps:
+        values.update(_side_effects(move, when))
+        if move.outcome is not None:
+            values["outcome"] = move.outcome.value
+    values.update(plan.changes or {})
+    return values
+
+
+def _written(
+    conn: Connection, step: _Step, records: list[dict[str, Any]], *, actor: str, when: datetime
+) -> Applied:
+    """A plan's moves once written: their records collected, their side effects run."""
+    plan, row, steps = step
+    resources = (plan.changes or {}).get("resources", row.resources)
+    reason = plan.reason  # the first move's
+    attempt = row.attempt
+    for move, before in steps:
+        attempt = before.attempt + 1 if move.trigger is Trigger.CREATE else before.attempt
+        records.append(
+            _record(plan.task_id, move, actor=actor, reason=reason, attempt=attempt, when=when)
+        )
+        reason = None
+        finish.after_move(conn, plan.task_id, move, before, resources=resources, now=when)
+    return Applied(plan.task_id, steps[-1][0], row.version + len(steps), attempt)
 
 
 def _chain(row: Any, triggers: Sequence[str], plan: Planned) -> list[tuple[Move, Any]]:
@@ -369,11 +402,12 @@ def insert_task(
     when = now or utcnow()
     row = {"created_at": when, "updated_at": when, "ready_at": when, **values}
     row["state"] = move.to_state.value
-    inserted = conn.execute(insert(TASKS).values(row)).inserted_primary_key
+    # values as parameters, not in the statement: its compiled form is cached by column set
+    inserted = conn.execute(insert(TASKS), row).inserted_primary_key
     assert inserted is not None
     task_id = int(inserted[0])
     record = _record(task_id, move, actor=actor, reason=reason, attempt=0, when=when)
-    conn.execute(insert(RECORDS).values(record))
+    conn.execute(insert(RECORDS), record)
     return task_id
 
 

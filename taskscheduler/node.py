@@ -57,18 +57,11 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     client = WorkerClient(settings.worker_secret, settings.node_name)
     queue = build_queue(settings, engine)
     locks = make_locks(settings, engine)
-    # Control tasks release their children first, so a child released now is dispatched and
-    # started in the same round.
-    dispatch: list[Loop] = [ControlLoop(engine, client, Registry(engine), node=settings.node_name)]
-    if settings.uses_redis_queue:
-        # Imported here: Redis is an optional extra. The Dispatcher runs before the
-        # Scheduler in each round, so a task ready now is taken in the same round.
-        from taskscheduler.loops.dispatcher import DispatcherLoop
-        from taskscheduler.queue.redis import RedisQueue
-
-        assert isinstance(queue, RedisQueue)
-        dispatch.append(DispatcherLoop(engine, queue))
-    dispatch.append(
+    # The Scheduler goes first in each round: a task the API queued when it stored it is
+    # started as soon as the round begins. Control tasks releasing children, and the
+    # Dispatcher queuing what was not offered, follow; work they do makes the round busy,
+    # so the next one, at once, starts what they released or queued.
+    dispatch: list[Loop] = [
         SchedulerLoop(
             engine,
             client,
@@ -77,8 +70,16 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
             worker_timeout=settings.heartbeat_timeout_seconds,
             type_limits=settings.limits,
             queue=queue,
-        )
-    )
+        ),
+        ControlLoop(engine, client, Registry(engine), node=settings.node_name),
+    ]
+    if settings.uses_redis_queue:
+        # Imported here: Redis is an optional extra.
+        from taskscheduler.loops.dispatcher import DispatcherLoop
+        from taskscheduler.queue.redis import RedisQueue
+
+        assert isinstance(queue, RedisQueue)
+        dispatch.append(DispatcherLoop(engine, queue))
     wakeup = Wakeup(settings.redis_url)
     housekeeping: list[Loop] = [
         CheckerLoop(

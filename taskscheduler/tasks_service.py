@@ -12,6 +12,7 @@ key cannot both insert: the unique index refuses the loser, which then reads the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -22,6 +23,7 @@ from taskscheduler.db.models import utcnow
 from taskscheduler.finished import Finishes
 from taskscheduler.lifecycle import TASKS, apply_trigger, insert_tasks
 from taskscheduler.metrics import Metrics
+from taskscheduler.queue.base import in_line
 from taskscheduler.registry import Registry
 from taskscheduler.tokens import notify_token
 from taskscheduler.topologies import (
@@ -102,7 +104,7 @@ class TaskService:
                 raise
             return seen, False
         self._metrics.count_transitions(triggers)
-        self._wakeup.notify()
+        self._wakeup.notify(_in_line([row]))
         return created_view(row, notify_token(self._secret, task_id)), True
 
     def create_many(
@@ -135,7 +137,7 @@ class TaskService:
                 continue
             self._metrics.count_transitions(triggers)
             if triggers:
-                self._wakeup.notify()
+                self._wakeup.notify(_in_line(rows.values()))
             views = [
                 created_view(rows[ids[i]], notify_token(self._secret, ids[i]))
                 for i in range(len(bodies))
@@ -263,15 +265,20 @@ class TaskService:
     ) -> msgspec.Struct:
         """``GET /v1/task/{type}?task_id=ID[&action=...][&wait=S]``: with ``wait``, once the
         task has finished or ``wait`` seconds passed (:mod:`taskscheduler.finished`)."""
-        row = self.row(task_type, task_id)
-        if wait and row.state != State.FINISH:
+        if wait:
+            found: Row[Any] | None = None
 
             def finished() -> bool:
-                nonlocal row
-                row = self.row(task_type, task_id)
-                return bool(row.state == State.FINISH)
+                nonlocal found
+                found = self.row(task_type, task_id)
+                return bool(found.state == State.FINISH)
 
+            # the first look is made once the wait is registered: one read, no end missed
             self._finishes.wait(task_id, wait, finished)
+            assert found is not None
+            row = found
+        else:
+            row = self.row(task_type, task_id)
         progress = Progress(row.progress_percent, row.progress_message)
         if what is None:
             return task_view(row)
@@ -293,6 +300,12 @@ class TaskService:
             retry_count=row.retry_count,
             plugin=plugin,
         )
+
+
+def _in_line(rows: Iterable[Row[Any]]) -> list[tuple[int, int, int]]:
+    """What the queue needs of the stored tasks a worker may start now."""
+    now = utcnow()
+    return [(r.id, r.version, r.important_level) for r in rows if in_line(r, now)]
 
 
 def plain(body: CreateBody) -> bool:

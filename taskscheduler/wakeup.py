@@ -3,9 +3,12 @@
 A task submitted to one node's API should start within milliseconds, whichever node's loop
 starts it. With Redis configured, the API publishes on one channel after it committed new
 tasks, or results that freed worker slots; every node's loops process listens on that
-channel and wakes its dispatch loop. A message is only a hint: a lost one (Redis down, a
+channel and wakes its dispatch loop. With the Redis queue, the API also queues the tasks it
+just committed in the same round trip, so the woken loop takes them at once rather than
+after the Dispatcher's next pass. A message is only a hint: a lost one (Redis down, a
 listener reconnecting) costs at most the loop's idle interval, since the loop still looks on
-its own, and a spurious one costs one empty pass.
+its own (and the Dispatcher queues what was not offered), and a spurious one costs one
+empty pass.
 
 Without Redis there is no channel between the processes of several nodes, so the dispatch
 loop looks more often instead (:data:`DATABASE_IDLE_SECONDS` in :mod:`taskscheduler.node`).
@@ -15,7 +18,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from taskscheduler.queue.redis import RedisQueue
 
 log = logging.getLogger(__name__)
 
@@ -27,20 +34,28 @@ RECONNECT_SECONDS = 1.0
 class Wakeup:
     """Publishes wake-ups (API side) and turns them into an event (loops side)."""
 
-    def __init__(self, redis_url: str | None, channel: str = CHANNEL) -> None:
+    def __init__(
+        self, redis_url: str | None, channel: str = CHANNEL, *, queue: RedisQueue | None = None
+    ) -> None:
         self._channel = channel
+        self._queue = queue
         self._redis: Any = None
         if redis_url:
             import redis  # an optional extra: imported only when configured
 
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=1)
 
-    def notify(self) -> None:
-        """Best effort: a failed publish is a later start, never a lost task."""
+    def notify(self, ready: Sequence[tuple[int, int, int]] = ()) -> None:
+        """Wake the loops; queue ``ready`` (``(task_id, version, important_level)`` of tasks
+        just committed in line) first when this node has the Redis queue. Best effort: a
+        failure is a later start, never a lost task."""
         if self._redis is None:
             return
         try:
-            self._redis.publish(self._channel, b"1")
+            if ready and self._queue is not None:
+                self._queue.offer(ready, self._channel)
+            else:
+                self._redis.publish(self._channel, b"1")
         except Exception as exc:  # redis.RedisError and socket errors alike
             log.debug("wake-up not published: %s", exc)
 

@@ -18,6 +18,7 @@ and every item is answered 503: a retry of them never duplicates a log line.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from itertools import groupby
 from typing import Any
 
@@ -102,6 +103,8 @@ class _Batch:
         ids = {item.task_id for item in reports}
         self.tasks = {row.id: row for row in conn.execute(GUARD.where(_c.id.in_(ids)))}
         self.last = {item.task_id: index for index, item in enumerate(reports)}
+        #: tasks with one item in the batch: as read above until their deferred success
+        self.single = {t for t, n in Counter(item.task_id for item in reports).items() if n == 1}
         self.moved: list[str] = []
         self.records: list[dict[str, Any]] = []
         #: (index in the results, report) of the runs that succeeded, applied together
@@ -155,17 +158,20 @@ class _Batch:
         plans = []
         for _, item in self.succeeded:
             changes = {"result": item.result, "error": None}
-            if self.tasks[item.task_id].control_task_id is None:
+            task = self.tasks[item.task_id]
+            seen = task if item.task_id in self.single else None
+            if task.control_task_id is None:
                 plans.append(
                     Planned(
                         item.task_id,
                         changes=changes,
                         then=(Trigger.FINISH,),
                         outcome=Outcome.SUCCEEDED,
+                        seen=seen,
                     )
                 )
             else:  # held in success for its control task: see settle.plan
-                plans.append(Planned(item.task_id, changes=changes))
+                plans.append(Planned(item.task_id, changes=changes, seen=seen))
         done = apply_many(self.conn, Trigger.SUCCEED, plans, actor=self.actor)
         for index, item in self.succeeded:
             outcome = done[item.task_id]

@@ -1,9 +1,11 @@
 """Running loops: each loop is a ``tick(now) -> int`` (how much work it did); the runner adds
 the pacing, the backoff after errors, and the stop.
 
-A tick that did work is followed at once by the next one (a backlog drains at full speed);
-an idle tick waits ``interval``, or less when ``woken`` is set (new work announced, see
-:mod:`taskscheduler.wakeup`). An error is logged and waits longer each time, up to
+A tick that handled a full ``batch`` is followed at once by the next one (a backlog drains
+at full speed); one that handled less left nothing it could do now, so no pass is spent
+finding that out while the tasks just started compete for the same CPUs. A round where no
+loop left a backlog waits ``interval``, or less when ``woken`` is set (new work announced,
+see :mod:`taskscheduler.wakeup`). An error is logged and waits longer each time, up to
 :data:`MAX_BACKOFF_SECONDS`, so a database outage does not become a busy loop of stack traces.
 """
 
@@ -23,6 +25,8 @@ MAX_BACKOFF_SECONDS = 30.0
 
 class Loop(Protocol):
     name: str
+    #: A tick that handled this many may have left more for the next one.
+    batch: int
 
     def tick(self, now: datetime) -> int:
         """Do one pass; return how many items it handled."""
@@ -49,7 +53,7 @@ class LoopRunner:
             pause = self.interval
             for loop in self.loops:
                 try:
-                    busy |= loop.tick(utcnow()) > 0
+                    busy |= loop.tick(utcnow()) >= loop.batch
                     self._failures[loop.name] = 0
                 except Exception:
                     self._failures[loop.name] += 1

@@ -48,6 +48,7 @@ ABANDONED = "callback abandoned"
 
 class CallbackLoop:
     name = "callbacks"
+    batch = 1  # any work done: look again at once
 
     def __init__(
         self,

@@ -49,6 +49,7 @@ SWEEP_LEASE = "sweep:checker"
 
 class CheckerLoop:
     name = "checker"
+    batch = 1  # any work done: look again at once
 
     def __init__(
         self,

@@ -63,6 +63,7 @@ def pause_reason(control_id: int) -> str:
 
 class ControlLoop:
     name = "controls"
+    batch = 1  # any work done: look again at once
 
     def __init__(
         self, engine: Engine, commands: WorkerCommands, registry: Registry, *, node: str

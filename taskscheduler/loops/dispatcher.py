@@ -37,6 +37,7 @@ SCAN = 500
 
 class DispatcherLoop:
     name = "dispatcher"
+    batch = 1  # any work done: look again at once
 
     def __init__(self, engine: Engine, queue: RedisQueue) -> None:
         self.engine = engine
@@ -51,6 +52,10 @@ class DispatcherLoop:
                 .order_by(c.important_level.desc(), c.id)
                 .limit(SCAN)
             ).all()
+        if not head:
+            return 0
+        if not head:
+            return 0  # a flushed Redis is noticed with the first task it must hold again
         fresh, pushed = self.queue.push([tuple(row) for row in head], now)
         if fresh:
             log.warning(

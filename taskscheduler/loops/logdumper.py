@@ -45,6 +45,7 @@ MAX_LINES = 1000
 
 class LogDumperLoop:
     name = "logdumper"
+    batch = 1  # any work done: look again at once
 
     def __init__(
         self,

@@ -76,6 +76,7 @@ class Fire:
 
 class ProducerLoop:
     name = "producer"
+    batch = 1  # any work done: look again at once
 
     def __init__(
         self,

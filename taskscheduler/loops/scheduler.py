@@ -2,8 +2,9 @@
 
 For each ready task, highest ``important_level`` first and FIFO within a level:
 
-1. pick a live worker serving the type (fresh heartbeat, fewest running), or the pinned
-   ``http_url``; none → ``postpone`` with a growing ``ready_at`` (the Checker requeues it);
+1. pick a live worker serving the type (fresh heartbeat, most slots free, see
+   :mod:`taskscheduler.loops.capacity`), or the pinned ``http_url``; none → ``postpone``
+   with a growing ``ready_at`` (the Checker requeues it);
 2. a type with a concurrency limit (``TASK_TYPE_LIMITS``) already at its limit →
    ``postpone`` until one of its tasks ends (:mod:`taskscheduler.finish` wakes it);
 3. ``create`` — a new attempt — is committed *before* the worker is called, with a
@@ -42,7 +43,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from taskscheduler import finish
 from taskscheduler.controls import CONTROL_KINDS
-from taskscheduler.db.models import WorkerNode, utcnow
+from taskscheduler.db.models import utcnow
 from taskscheduler.leases import LEASES
 from taskscheduler.lifecycle import (
     RECORDS,
@@ -54,7 +55,9 @@ from taskscheduler.lifecycle import (
     apply_trigger,
     transition,
 )
+from taskscheduler.loops.capacity import Capacity
 from taskscheduler.queue import Queue
+from taskscheduler.queue.base import in_line
 from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.settle import settle
 from taskscheduler.task_queries import LOGS
@@ -65,7 +68,6 @@ from taskworker.errors import ConcurrentUpdate, TaskError, TransitionRefused, Un
 from taskworker.states import State, Trigger
 
 log = logging.getLogger(__name__)
-WORKERS = WorkerNode.__table__
 #: Tasks taken per pass.
 BATCH = 100
 #: First wait before a postponed task is tried again; doubles per retry, up to the maximum.
@@ -92,6 +94,7 @@ class Start:
 
 class SchedulerLoop:
     name = "scheduler"
+    batch = BATCH
 
     def __init__(
         self,
@@ -112,93 +115,91 @@ class SchedulerLoop:
         self.limits = dict(type_limits or {})
         finish.wake_on_end(self.limits)
         self.queue: Queue = queue or DatabaseQueue(engine)
+        self.capacity = Capacity(self.worker_timeout)
 
     def tick(self, now: datetime) -> int:
+        """Start what the queue hands out; return how many items it handed out (fewer than
+        :data:`BATCH`: the line is empty for now)."""
         items = self.queue.take(BATCH, now)
         if not items:
             return 0
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        waits: list[tuple[Any, str, float | None]] = []
+        # one transaction reads the tasks and records their new attempts
+        with self.engine.begin() as conn:
             rows = {
                 row.id: row
                 for row in conn.execute(
                     select(TASKS).where(TASKS.c.id.in_({item.task_id for item in items}))
                 )
             }
-            workers = conn.execute(
-                select(WORKERS.c.url, WORKERS.c.task_types, WORKERS.c.running, WORKERS.c.capacity)
-                .where(
-                    WORKERS.c.status == "active",
-                    WORKERS.c.heartbeat_at >= now - self.worker_timeout,
-                )
-                .order_by(WORKERS.c.running)
-            ).all()
-            free = _free_slots(conn, workers)
-        ready: dict[int, tuple[Any, list[str]]] = {}
-        for item in items:
-            row = rows.get(item.task_id)
-            if row is None or row.id in ready or not _dispatchable(row, now):
-                continue  # a duplicate, or a stale item: the task moved on
-            if row.http_url:
-                ready[row.id] = (row, [row.http_url])
-                continue
-            serving = _serving(workers, row.task_type)
-            if not serving:
-                self._postpone(row.id, row.version, now, f"no live worker serves {row.task_type}")
-                continue
-            candidates = sorted(
-                (url for url in serving if free[url] > 0), key=free.__getitem__, reverse=True
-            )
-            if candidates:  # else every worker of the type is full: it waits for a later pass
-                free[candidates[0]] -= 1
-                ready[row.id] = (row, candidates)
-        lockless = _lockless_types(workers)
-        started = self._create_all(list(ready.values()), lockless, now)
-        # every item has been dealt with: its task left init, or waits in init for a slot
-        self.queue.ack(items)
+            self.capacity.begin(conn, now)
+            ready: dict[int, tuple[Any, list[str]]] = {}
+            for item in items:
+                row = rows.get(item.task_id)
+                if row is None or row.id in ready or not in_line(row, now):
+                    continue  # a duplicate, or a stale item: the task moved on
+                if row.http_url:
+                    ready[row.id] = (row, [row.http_url])
+                    continue
+                candidates = self.capacity.place(conn, row.task_type, now)
+                if candidates is None:
+                    waits.append((row, f"no live worker serves {row.task_type}", None))
+                elif candidates:  # else every worker of the type is full: a later pass
+                    ready[row.id] = (row, candidates)
+            started = self._create_all(conn, list(ready.values()), now, waits)
+        for row, why, wait in waits:
+            self._postpone(row.id, row.version, now, why, wait=wait)
         by_worker: dict[str, list[Start]] = {}
         for start in started:
             by_worker.setdefault(start.url, []).append(start)
-        for url, group in by_worker.items():
-            self._start_on(url, group, now)
-        return len(started)
+        try:
+            for url, group in by_worker.items():
+                self._start_on(url, group, now)
+        finally:
+            # every item has been dealt with (its task left init, or waits in init for a
+            # slot); acknowledged once the workers were called, off the path of the start
+            self.queue.ack(items)
+        return len(items)
 
     def _create_all(
         self,
+        conn: Connection,
         ready: list[tuple[Any, list[str]]],
-        lockless: set[tuple[str, str]],
         now: datetime,
+        waits: list[tuple[Any, str, float | None]],
     ) -> list[Start]:
-        """Record a new attempt for each task in one transaction (one commit for the batch),
-        and ``prepare`` too for the tasks with nothing to lock (``lockless``: the workers and
+        """Record a new attempt for each task in ``conn``'s transaction (one commit for the
+        batch), and ``prepare`` too for the tasks with nothing to lock (the workers and
         types whose plugin names no resources).
 
         Under a type limit the started tasks of the type are counted in the same
         transaction, serialised per type by a row lock so two nodes cannot both take the
-        last slot. A task another node took, or an operator paused or cancelled meanwhile,
-        is skipped: its version-checked write changed nothing."""
+        last slot; a task over the limit goes to ``waits``. A task another node took, or an
+        operator paused or cancelled meanwhile, is skipped: its version-checked write
+        changed nothing."""
+        if not ready:
+            return []
+        lockless = self.capacity.lockless()
         planned: list[Planned] = []
-        at_limit: list[tuple[Any, str]] = []
-        with self.engine.begin() as conn:
-            room: dict[str, int] = {}
-            for row, candidates in ready:
-                limit = self.limits.get(row.task_type)
-                if limit is not None:
-                    if row.task_type not in room:
-                        room[row.task_type] = limit - self._started(conn, row.task_type)
-                    if room[row.task_type] <= 0:
-                        why = f"{row.task_type} has {limit} tasks started, its limit"
-                        at_limit.append((row, why))
-                        continue
-                    room[row.task_type] -= 1
-                url = candidates[0]
-                # nothing to lock: prepare in the same write (see the module docstring)
-                early = not row.resources and (url, row.task_type) in lockless
-                then = (Trigger.PREPARE,) if early else ()
-                changes = {"worker": url}
-                planned.append(Planned(row.id, row.version, changes, f"to {url}", then=then))
-            created = apply_many(conn, Trigger.CREATE, planned, actor=self.actor, now=now)
-        for row, why in at_limit:
-            self._postpone(row.id, row.version, now, why, wait=WAKE_FALLBACK_SECONDS)
+        room: dict[str, int] = {}
+        for row, candidates in ready:
+            limit = self.limits.get(row.task_type)
+            if limit is not None:
+                if row.task_type not in room:
+                    room[row.task_type] = limit - self._started(conn, row.task_type)
+                if room[row.task_type] <= 0:
+                    why = f"{row.task_type} has {limit} tasks started, its limit"
+                    waits.append((row, why, WAKE_FALLBACK_SECONDS))
+                    continue
+                room[row.task_type] -= 1
+            url = candidates[0]
+            # nothing to lock: prepare in the same write (see the module docstring)
+            early = not row.resources and (url, row.task_type) in lockless
+            then = (Trigger.PREPARE,) if early else ()
+            changes = {"worker": url}
+            plan = Planned(row.id, row.version, changes, f"to {url}", then=then, seen=row)
+            planned.append(plan)
+        created = apply_many(conn, Trigger.CREATE, planned, actor=self.actor, now=now)
         # a task another node took, or that was paused or cancelled meanwhile, is left alone
         return [
             Start(
@@ -351,7 +352,17 @@ class SchedulerLoop:
     def _apply_to(self, conn: Connection, trigger: Trigger, starts: list[Start]) -> list[Start]:
         """Move every task of ``starts`` by ``trigger`` (see :func:`apply_many`); the ones an
         operator paused or cancelled meanwhile are left out."""
-        plans = [Planned(s.row.id, s.created.version, reason=s.locks) for s in starts]
+        plans = [
+            # a task that took no locks is as its last move left it (with locks, the move
+            # stored its resources: read again)
+            Planned(
+                s.row.id,
+                s.created.version,
+                reason=s.locks,
+                seen=Seen.after(s.row, s.created) if s.locks is None else None,
+            )
+            for s in starts
+        ]
         moved = apply_many(conn, trigger, plans, actor=self.actor)
         return [
             dataclasses.replace(start, created=applied)
@@ -530,52 +541,3 @@ def _locks(tokens: dict[str, int]) -> str | None:
     if not tokens:
         return None
     return "locks " + ", ".join(f"{name}#{token}" for name, token in tokens.items())
-
-
-def _free_slots(conn: Connection, workers: Sequence[Any]) -> dict[str, int]:
-    """Slots each worker has free: its capacity less the tasks the database has started on
-    it (a worker's own count arrives only with its heartbeat, too late for short tasks).
-    A running task of an asynchronous type waits for its ``notify`` without a slot."""
-    c = TASKS.c
-    detached = {
-        (w.url, name)
-        for w in workers
-        for name, spec in (w.task_types or {}).items()
-        if not spec.get("blocking", True)
-    }
-    free = {w.url: w.capacity for w in workers}
-    started = conn.execute(
-        select(c.worker, c.task_type, c.state, func.count())
-        .where(c.state.in_(finish.WORKING), c.worker.in_(list(free)))
-        .group_by(c.worker, c.task_type, c.state)
-    )
-    for url, task_type, state, count in started:
-        if not (state == State.RUNNING and (url, task_type) in detached):
-            free[url] -= count
-    return free
-
-
-def _lockless_types(workers: Sequence[Any]) -> set[tuple[str, str]]:
-    """``(worker URL, task type)`` of the types whose plugin on that worker names no
-    resources (a worker too old to say is taken to name some)."""
-    return {
-        (w.url, name)
-        for w in workers
-        for name, spec in (w.task_types or {}).items()
-        if spec.get("declares_resources") is False
-    }
-
-
-def _serving(workers: Sequence[Any], task_type: str) -> list[str]:
-    """URLs of the live workers that serve ``task_type``, the least busy first."""
-    return [w.url for w in workers if task_type in (w.task_types or {})]
-
-
-def _dispatchable(row: Any, now: datetime) -> bool:
-    """Whether a queue item's task may still be started: in ``init`` with its time come."""
-    return (
-        row is not None
-        and row.state == State.INIT
-        and row.ready_at is not None
-        and row.ready_at <= now
-    )

@@ -20,7 +20,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
+
+from taskscheduler.controls import CONTROL_KINDS
+from taskworker.states import State
+
+
+def in_line(row: Any, now: datetime) -> bool:
+    """Whether a task belongs in the line now: in ``init`` with its ``ready_at`` come, and not
+    a control task (those are moved by the ControlLoop, never started on a worker). The
+    queues hand out only such tasks; whoever takes an item checks the row again, since it
+    may have moved on meanwhile."""
+    return (
+        row.state == State.INIT
+        and row.ready_at is not None
+        and row.ready_at <= now
+        and row.kind not in CONTROL_KINDS
+    )
 
 
 @dataclass(frozen=True, slots=True)

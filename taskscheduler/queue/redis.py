@@ -11,7 +11,8 @@ Why Streams with a consumer group (and not lists or a sorted set):
 - ``XPENDING``/``XINFO`` show an operator what is in flight, on which node, how many times
   delivered.
 - FIFO within a level is the stream's order; priority is one stream per level, read from
-  the highest level down. Levels are few, so a take costs a round trip or two per level.
+  the highest level down. A take is one script (recover, then read, level by level): one
+  round trip however many levels there are.
 
 Keys (``{prefix}`` defaults to ``taskscheduler:queue``):
 
@@ -55,12 +56,16 @@ GROUP = "schedulers"
 DEFAULT_PREFIX = "taskscheduler:queue"
 
 # Push the tasks not queued yet, each to its level's stream (created with the group on first
-# use), in the order given; note a missing epoch (a fresh or flushed Redis) while at it.
-# KEYS: queued, levels, epoch.  ARGV: prefix, group, now, then (task, version, level) triples.
+# use), in the order given. The Dispatcher passes the time and learns whether the epoch was
+# missing (a fresh or flushed Redis); the API passes none, leaving that to the Dispatcher,
+# and a channel to publish on once something was pushed, in the same round trip.
+# KEYS: queued, levels, epoch.
+# ARGV: prefix, group, now or "", channel or "", then (task, version, level) triples.
 _PUSH = """
-local fresh = redis.call('SET', KEYS[3], ARGV[3], 'NX') and 1 or 0
+local fresh = 0
+if ARGV[3] ~= '' then fresh = redis.call('SET', KEYS[3], ARGV[3], 'NX') and 1 or 0 end
 local pushed = 0
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local task, version, level = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   if redis.call('SADD', KEYS[1], task .. ':' .. version) == 1 then
     local stream = ARGV[1] .. ':level:' .. level
@@ -72,7 +77,49 @@ for i = 4, #ARGV, 3 do
     pushed = pushed + 1
   end
 end
+if pushed > 0 and ARGV[4] ~= '' then redis.call('PUBLISH', ARGV[4], '1') end
 return {fresh, pushed}
+"""
+
+
+# Hand out up to n entries, from the highest level down: first those another consumer took
+# and left unacknowledged past the redelivery timeout (its node died), then new ones. One
+# script, so a take is one round trip however many levels there are.
+# KEYS: levels.  ARGV: prefix, group, consumer, redeliver-after ms, n.
+# Returns {recovered, {{stream, entry id, task, version}, ...}}.
+_TAKE = """
+local want = tonumber(ARGV[5])
+local taken, recovered = {}, 0
+local function keep(stream, entries)
+  for _, entry in ipairs(entries) do
+    local fields = entry[2]
+    if fields and #fields > 0 then  -- an entry deleted while pending comes back empty
+      local f = {}
+      for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+      taken[#taken + 1] = {stream, entry[1], f.task, f.version}
+      want = want - 1
+    end
+  end
+end
+for _, level in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
+  if want <= 0 then break end
+  local stream = ARGV[1] .. ':level:' .. level
+  local cursor = '0-0'
+  repeat
+    local before = #taken
+    local reply = redis.call(
+      'XAUTOCLAIM', stream, ARGV[2], ARGV[3], ARGV[4], cursor, 'COUNT', want)
+    cursor = reply[1]
+    keep(stream, reply[2])
+    recovered = recovered + #taken - before
+  until cursor == '0-0' or want <= 0
+  if want > 0 then
+    local reply = redis.call(
+      'XREADGROUP', 'GROUP', ARGV[2], ARGV[3], 'COUNT', want, 'STREAMS', stream, '>')
+    if reply then keep(stream, reply[1][2]) end
+  end
+end
+return {recovered, taken}
 """
 
 
@@ -102,6 +149,7 @@ class RedisQueue:
         self.prefix = prefix
         self._keys = [f"{prefix}:queued", f"{prefix}:levels", f"{prefix}:epoch"]
         self._push = client.register_script(_PUSH)
+        self._take = client.register_script(_TAKE)
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisQueue:
@@ -111,60 +159,38 @@ class RedisQueue:
         """Queue ``(task_id, version, important_level)`` in the order given, skipping any
         already queued; return whether the queue was empty of all state (built afresh) and
         how many entries were added."""
-        args: list[Any] = [self.prefix, GROUP, now.isoformat()]
-        for task_id, version, level in tasks:
-            args += [task_id, version, level]
-        fresh, pushed = self._push(keys=self._keys, args=args)
+        fresh, pushed = self._run_push(tasks, now.isoformat(), "")
         return bool(fresh), int(pushed)
 
+    def offer(self, tasks: Sequence[tuple[int, int, int]], channel: str) -> None:
+        """Queue tasks the moment they were committed, not at the Dispatcher's next pass, and
+        publish on ``channel`` when any was new: one round trip. The Dispatcher still
+        pushes whatever an offer missed (a crash, or Redis down, between commit and offer)."""
+        self._run_push(tasks, "", channel)
+
+    def _run_push(self, tasks: Sequence[tuple[int, int, int]], now: str, channel: str) -> Any:
+        args: list[Any] = [self.prefix, GROUP, now, channel]
+        for task_id, version, level in tasks:
+            args += [task_id, version, level]
+        return self._push(keys=self._keys, args=args)
+
     def take(self, n: int, now: datetime) -> list[QueueItem]:
-        items: list[QueueItem] = []
         try:
-            levels: Any = self.redis.zrange(self._keys[1], 0, -1, desc=True)
-            for level in levels:
-                if len(items) >= n:
-                    break
-                stream = f"{self.prefix}:level:{level}"
-                items += self._recover(stream, n - len(items))
-                if len(items) < n:
-                    items += self._read(stream, n - len(items))
+            recovered, entries = self._take(
+                keys=self._keys[1:2],
+                args=[self.prefix, GROUP, self.consumer, self.redeliver_after_ms, n],
+            )
         except redis.ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
             # Redis lost its data between the calls: the Dispatcher rebuilds the queue.
             log.warning("queue stream vanished (%s); waiting for the rebuild", exc)
-        return items
-
-    def _recover(self, stream: str, want: int) -> list[QueueItem]:
-        """Entries a consumer took and did not acknowledge within the redelivery timeout
-        (its node died, or hung): claim them for this node."""
-        found: list[QueueItem] = []
-        cursor = "0-0"
-        while len(found) < want:
-            reply: Any = self.redis.xautoclaim(
-                stream, GROUP, self.consumer, self.redeliver_after_ms, cursor, count=want
-            )
-            cursor, entries = reply[0], reply[1]
-            found += self._items(stream, entries)
-            if cursor == "0-0":
-                break
-        if found:
-            log.info("recovered %d unacknowledged item(s) from %s", len(found), stream)
-        return found
-
-    def _read(self, stream: str, want: int) -> list[QueueItem]:
-        reply: Any = self.redis.xreadgroup(GROUP, self.consumer, {stream: ">"}, count=want)
-        return [item for _, entries in reply or () for item in self._items(stream, entries)]
-
-    @staticmethod
-    def _items(stream: str, entries: Sequence[Any]) -> list[QueueItem]:
+            return []
+        if recovered:
+            log.info("recovered %d unacknowledged item(s)", recovered)
         return [
-            QueueItem(
-                int(fields["task"]),
-                Receipt(stream, entry_id, f"{fields['task']}:{fields['version']}"),
-            )
-            for entry_id, fields in entries
-            if fields  # an entry deleted while pending comes back empty
+            QueueItem(int(task), Receipt(stream, entry_id, f"{task}:{version}"))
+            for stream, entry_id, task, version in entries
         ]
 
     def ack(self, items: Sequence[QueueItem]) -> None:
