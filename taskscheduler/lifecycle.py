@@ -29,7 +29,17 @@ from datetime import datetime
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, case, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    case,
+    insert,
+    select,
+    update,
+)
 
 from taskscheduler import finish
 from taskscheduler.db.models import Task, TransitionRecord, utcnow
@@ -54,27 +64,96 @@ GUARD = select(
     _c.control_task_id,
     _c.kind,
 )
+# The statements of the hot path, built once: a statement built per call costs more in
+# building, keying and compiling than the database takes to run it.
+ROW_BY_ID = select(TASKS).where(_c.id == bindparam("task_id"))
+ROWS_BY_IDS = select(TASKS).where(_c.id.in_(bindparam("ids", expanding=True)))
+GUARD_BY_ID = GUARD.where(_c.id == bindparam("task_id"))
+GUARD_BY_IDS = GUARD.where(_c.id.in_(bindparam("ids", expanding=True)))
+#: in id order, so two callers locking overlapping sets never deadlock
+LOCKED_BY_IDS = GUARD_BY_IDS.order_by(_c.id).with_for_update()
+INSERT_TASK = insert(TASKS)
+INSERT_RECORD = insert(RECORDS)
 
 
 def _side_effects(move: Move, now: datetime) -> dict[str, Any]:
     """Columns a trigger changes besides state/outcome/paused_from, as one table."""
     effects: dict[Trigger, Callable[[], dict[str, Any]]] = {
         # A worker accepted the task: a new attempt begins, fencing the previous one.
-        Trigger.CREATE: lambda: {"attempt": _c.attempt + 1, "heartbeat_at": now},
+        Trigger.CREATE: lambda: {"attempt": Add(1), "heartbeat_at": now},
         Trigger.RUN: lambda: {"started_at": now, "heartbeat_at": now},
-        Trigger.RETRY: lambda: {"retry_count": _c.retry_count + 1, "worker": None},
+        Trigger.RETRY: lambda: {"retry_count": Add(1), "worker": None},
         Trigger.REQUEUE: lambda: {"worker": None},
         # The end is when a callback is owed (the Callback loop reads this column alone).
-        Trigger.FINISH: lambda: {"finished_at": now, "callback_due_at": _callback_due(now)},
-        Trigger.CANCEL: lambda: {"finished_at": now, "callback_due_at": _callback_due(now)},
+        Trigger.FINISH: lambda: {"finished_at": now, "callback_due_at": IfCallback(now)},
+        Trigger.CANCEL: lambda: {"finished_at": now, "callback_due_at": IfCallback(now)},
     }
     make = effects.get(move.trigger)
     return make() if make else {}
 
 
-def _callback_due(now: datetime) -> Any:
-    """``now`` for a task with a ``callback_url``, else NULL, in the UPDATE itself."""
-    return case((_c.callback_url.is_not(None), literal(now, _c.callback_due_at.type)), else_=None)
+@dataclass(frozen=True, slots=True)
+class Add:
+    """A column's new value is its stored value plus ``n`` (counts, the version)."""
+
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class IfCallback:
+    """``at`` for a task with a ``callback_url``, else NULL, decided in the UPDATE itself."""
+
+    at: datetime
+
+
+#: The UPDATE statements of :func:`write_task`, one per set of columns (and kinds of value).
+_UPDATES: dict[tuple[Any, ...], Any] = {}
+
+
+def write_task(
+    conn: Connection, ids: Sequence[int], values: Mapping[str, Any], *, version: int | None = None
+) -> int:
+    """``UPDATE`` the tasks ``ids`` to ``values`` (plain values, :class:`Add` or
+    :class:`IfCallback`), only where the version is ``version`` when given; the number of
+    rows written.
+
+    Every move writes one of a few sets of columns, so the statement for each set is built
+    once, with every value a parameter, and kept: building, keying and compiling a statement
+    costs more than the database takes to run it."""
+    shape = tuple(sorted((name, _kind(value)) for name, value in values.items()))
+    key = (shape, version is not None)
+    statement = _UPDATES.get(key)
+    if statement is None:
+        where: list[ColumnElement[bool]] = [_c.id.in_(bindparam("ids", expanding=True))]
+        if version is not None:
+            where.append(_c.version == bindparam("seen_version"))
+        statement = _UPDATES[key] = (
+            update(TASKS)
+            .where(*where)
+            .values({name: _set(name, value) for name, value in values.items()})
+        )
+    params: dict[str, Any] = {
+        f"v_{name}": value.n if isinstance(value, Add) else getattr(value, "at", value)
+        for name, value in values.items()
+    }
+    params["ids"] = list(ids)
+    if version is not None:
+        params["seen_version"] = version
+    return int(conn.execute(statement, params).rowcount)
+
+
+def _kind(value: Any) -> str:
+    return "add" if isinstance(value, Add) else "if" if isinstance(value, IfCallback) else "="
+
+
+def _set(name: str, value: Any) -> Any:
+    column = _c[name]
+    if isinstance(value, Add):
+        return column + bindparam(f"v_{name}", type_=column.type)
+    if isinstance(value, IfCallback):
+        then = bindparam(f"v_{name}", type_=column.type)
+        return case((_c.callback_url.is_not(None), then), else_=None)
+    return bindparam(f"v_{name}", type_=column.type)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +243,7 @@ def apply_trigger(
     caller moving many tasks writes all their records in one statement
     (:func:`write_records`) before its commit.
     """
-    row = seen if seen is not None else conn.execute(GUARD.where(_c.id == task_id)).one_or_none()
+    row = seen if seen is not None else conn.execute(GUARD_BY_ID, {"task_id": task_id}).first()
     if row is None:
         raise NotFound("task", task_id)
     version = row.version if expect_version is None else expect_version
@@ -182,15 +261,12 @@ def apply_trigger(
     }
     if move.outcome is not None:
         values["outcome"] = move.outcome.value
-    written = conn.execute(
-        update(TASKS).where(_c.id == task_id, _c.version == version).values(values)
-    )
-    if written.rowcount != 1:
+    if write_task(conn, [task_id], values, version=version) != 1:
         raise ConcurrentUpdate(task_id)
     attempt = row.attempt + 1 if move.trigger is Trigger.CREATE else row.attempt
     record = _record(task_id, move, actor=actor, reason=reason, attempt=attempt, when=when)
     if records is None:
-        conn.execute(insert(RECORDS).values(record))
+        conn.execute(INSERT_RECORD, record)
     else:
         records.append(record)
     resources = (changes or {}).get("resources", row.resources)
@@ -248,8 +324,7 @@ def apply_many(
         rows = {planned[0].task_id: alone}
     else:
         ids = sorted(p.task_id for p in planned)
-        locked = GUARD.where(_c.id.in_(ids)).order_by(_c.id).with_for_update()
-        rows = {r.id: r for r in conn.execute(locked)}
+        rows = {r.id: r for r in conn.execute(LOCKED_BY_IDS, {"ids": ids})}
     results: dict[int, Applied | TaskError] = {}
     groups: dict[bytes, list[_Step]] = {}
     for plan in planned:
@@ -270,11 +345,9 @@ def apply_many(
     records: list[dict[str, Any]] = []
     for group in groups.values():
         group_ids = [plan.task_id for plan, _, _ in group]
-        where = [_c.id.in_(group_ids)]
-        if alone is not None:
-            where.append(_c.version == alone.version)
-        written = conn.execute(update(TASKS).where(*where).values(_new_columns(group[0], when)))
-        if written.rowcount != len(group_ids):
+        seen_version = alone.version if alone is not None else None
+        written = write_task(conn, group_ids, _new_columns(group[0], when), version=seen_version)
+        if written != len(group_ids):
             if alone is None:  # impossible with the rows locked: stop here
                 raise ConcurrentUpdate(group_ids[0])
             results[group_ids[0]] = ConcurrentUpdate(group_ids[0])  # it moved since seen
@@ -296,7 +369,7 @@ def _new_columns(step: _Step, when: datetime) -> dict[str, Any]:
     values: dict[str, Any] = {
         "state": last.to_state.value,
         "paused_from": last.paused_from.value if last.paused_from else None,
-        "version": _c.version + len(steps),
+        "version": Add(len(steps)),
         "updated_at": when,
     }
     for move, _ in steps:
@@ -352,7 +425,7 @@ def _chain(row: Any, triggers: Sequence[str], plan: Planned) -> list[tuple[Move,
 def write_records(conn: Connection, records: list[dict[str, Any]]) -> None:
     """Insert the records collected by ``apply_trigger(records=...)``, in one statement."""
     if records:
-        conn.execute(insert(RECORDS), records)
+        conn.execute(INSERT_RECORD, records)
         records.clear()
 
 
@@ -403,11 +476,11 @@ def insert_task(
     row = {"created_at": when, "updated_at": when, "ready_at": when, **values}
     row["state"] = move.to_state.value
     # values as parameters, not in the statement: its compiled form is cached by column set
-    inserted = conn.execute(insert(TASKS), row).inserted_primary_key
+    inserted = conn.execute(INSERT_TASK, row).inserted_primary_key
     assert inserted is not None
     task_id = int(inserted[0])
     record = _record(task_id, move, actor=actor, reason=reason, attempt=0, when=when)
-    conn.execute(insert(RECORDS), record)
+    conn.execute(INSERT_RECORD, record)
     return task_id
 
 
@@ -434,5 +507,5 @@ def insert_tasks(
     records = [
         _record(task_id, move, actor=actor, reason=reason, attempt=0, when=when) for task_id in ids
     ]
-    conn.execute(insert(RECORDS), records)
+    conn.execute(INSERT_RECORD, records)
     return ids

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import GUARD, TASKS, Applied, Seen, apply_trigger
+from taskscheduler.lifecycle import GUARD_BY_ID, Applied, Seen, apply_trigger
 from taskworker.errors import NotFound
 from taskworker.states import Outcome, State, Trigger
 
@@ -77,9 +77,7 @@ def settle(
     :func:`~taskscheduler.lifecycle.apply_trigger`: the moves are then decided without
     reading the row again, and their records written by the caller in one statement.
     """
-    row = (
-        seen if seen is not None else conn.execute(GUARD.where(TASKS.c.id == task_id)).one_or_none()
-    )
+    row = seen if seen is not None else conn.execute(GUARD_BY_ID, {"task_id": task_id}).first()
     if row is None:
         raise NotFound("task", task_id)
     when = now or utcnow()

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.finished import Finishes
-from taskscheduler.lifecycle import TASKS, apply_trigger, insert_tasks
+from taskscheduler.lifecycle import ROW_BY_ID, TASKS, apply_trigger, insert_tasks
 from taskscheduler.metrics import Metrics
 from taskscheduler.queue.base import in_line
 from taskscheduler.registry import Registry
@@ -97,7 +97,7 @@ class TaskService:
             with self._engine.begin() as conn:
                 task_id, triggers = store(conn, task_type, body, actor)
                 # read back in the same transaction: the stored defaults, no second checkout
-                row = conn.execute(select(TASKS).where(_c.id == task_id)).one()
+                row = conn.execute(ROW_BY_ID, {"task_id": task_id}).one()
         except IntegrityError:
             seen = self._by_key(key, task_type) if key is not None else None
             if seen is None:
@@ -255,7 +255,7 @@ class TaskService:
     def row(self, task_type: str, task_id: int) -> Row[Any]:
         """The stored task; :class:`NotFound` also when it exists under another type."""
         with self._engine.connect() as conn:
-            row = conn.execute(select(TASKS).where(_c.id == task_id)).one_or_none()
+            row = conn.execute(ROW_BY_ID, {"task_id": task_id}).first()
         if row is None or row.task_type != task_type:
             raise NotFound(f"{task_type} task", task_id)
         return row

@@ -2,13 +2,13 @@
 
 A task submitted to one node's API should start within milliseconds, whichever node's loop
 starts it. With Redis configured, the API publishes on one channel after it committed new
-tasks, or results that freed worker slots; every node's loops process listens on that
-channel and wakes its dispatch loop. With the Redis queue, the API also queues the tasks it
-just committed in the same round trip, so the woken loop takes them at once rather than
-after the Dispatcher's next pass. A message is only a hint: a lost one (Redis down, a
-listener reconnecting) costs at most the loop's idle interval, since the loop still looks on
-its own (and the Dispatcher queues what was not offered), and a spurious one costs one
-empty pass.
+tasks, or a task back in line; every node's loops process listens on that channel, and on
+the one where the ends of tasks are announced (an end frees a worker slot), and wakes its
+dispatch loop. With the Redis queue, the API also queues the tasks it just committed, in the
+same round trip, so the woken loop takes them at once rather than after the Dispatcher's
+next pass. A message is only a hint: a lost one (Redis down, a listener reconnecting) costs
+at most the loop's idle interval, since the loop still looks on its own (and the Dispatcher
+queues what was not offered), and a spurious one costs one empty pass.
 
 Without Redis there is no channel between the processes of several nodes, so the dispatch
 loop looks more often instead (:data:`DATABASE_IDLE_SECONDS` in :mod:`taskscheduler.node`).
@@ -20,6 +20,8 @@ import logging
 import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from taskscheduler.finished import CHANNEL as FINISHED
 
 if TYPE_CHECKING:
     from taskscheduler.queue.redis import RedisQueue
@@ -66,7 +68,9 @@ class Wakeup:
         while not stop.is_set():
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(self._channel)
+                # a task's end frees its worker's slot: announced for waiting clients
+                # (taskscheduler.finished), it wakes the loops too, with no message of its own
+                pubsub.subscribe(self._channel, FINISHED)
                 while not stop.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:
                         woken.set()

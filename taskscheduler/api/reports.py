@@ -28,7 +28,7 @@ from sqlalchemy import Connection, insert
 from taskscheduler.api.auth import WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import GUARD, TASKS, Planned, apply_many, write_records
+from taskscheduler.lifecycle import GUARD_BY_IDS, TASKS, Planned, apply_many, write_records
 from taskscheduler.services import Services
 from taskscheduler.task_actions import notify, record_progress, touch
 from taskscheduler.task_queries import LOGS
@@ -82,8 +82,9 @@ class Reports(Guarded):
             unapplied = ReportResult(503, "Service unavailable", "not applied; send it again")
             return [unapplied] * len(reports)
         self._services.metrics.count_transitions(batch.moved)
-        if Trigger.FINISH in batch.moved or Trigger.RETRY in batch.moved:
-            self._services.wakeup.notify()  # slots freed, or a task back in line
+        if Trigger.RETRY in batch.moved:
+            # a task back in line (an end, which frees a slot, is announced on its own)
+            self._services.wakeup.notify()
         return results
 
 
@@ -101,7 +102,7 @@ class _Batch:
         self.conn = conn
         self.actor = actor
         ids = {item.task_id for item in reports}
-        self.tasks = {row.id: row for row in conn.execute(GUARD.where(_c.id.in_(ids)))}
+        self.tasks = {row.id: row for row in conn.execute(GUARD_BY_IDS, {"ids": list(ids)})}
         self.last = {item.task_id: index for index, item in enumerate(reports)}
         #: tasks with one item in the batch: as read above until their deferred success
         self.single = {t for t, n in Counter(item.task_id for item in reports).items() if n == 1}

@@ -24,13 +24,13 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Row, Table, and_, select, update
+from sqlalchemy import Connection, Engine, Row, Table, and_, bindparam, select, update
 
 from taskscheduler import control_plan
 from taskscheduler.control_plan import Child, Control, Plan
 from taskscheduler.controls import CONTROL_KINDS, FANOUT
 from taskscheduler.db.models import TaskEdge, TransitionRecord, utcnow
-from taskscheduler.lifecycle import TASKS, Planned, apply_many, apply_trigger
+from taskscheduler.lifecycle import ROW_BY_ID, TASKS, Planned, apply_many, apply_trigger
 from taskscheduler.registry import Registry
 from taskscheduler.services import WorkerCommands
 from taskscheduler.task_actions import act_on
@@ -45,6 +45,13 @@ EDGES = cast(Table, TaskEdge.__table__)
 RECORDS = cast(Table, TransitionRecord.__table__)
 #: Control tasks handled per tick.
 BATCH = 50
+#: The control tasks whose time has come (built once: the loop runs it several times a second).
+_DUE = (
+    select(_c.id)
+    .where(_c.kind.in_(CONTROL_KINDS), _c.ready_at <= bindparam("now"))
+    .order_by(_c.ready_at)
+    .limit(BATCH)
+)
 #: How soon a pass that could not do everything is tried again.
 RETRY_SECONDS = 1.0
 #: The pass's child moves that go through :func:`act_on`, with the action each one is.
@@ -75,18 +82,13 @@ class ControlLoop:
 
     def tick(self, now: datetime) -> int:
         with self.engine.connect().execution_options(readonly=True) as conn:
-            touched = conn.execute(
-                select(_c.id)
-                .where(_c.kind.in_(CONTROL_KINDS), _c.ready_at <= now)
-                .order_by(_c.ready_at)
-                .limit(BATCH)
-            ).all()
+            touched = conn.execute(_DUE, {"now": now}).all()
         return sum(self.advance(row.id) for row in touched)
 
     def advance(self, control_id: int) -> int:
         """One pass over a control task; how many moves it made."""
         with self.engine.connect() as conn:
-            control = conn.execute(select(TASKS).where(_c.id == control_id)).one_or_none()
+            control = conn.execute(ROW_BY_ID, {"task_id": control_id}).first()
             if control is None or control.ready_at is None:
                 return 0
             children = self._children(conn, control)

@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, bindparam, select
 
 from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.lifecycle import TASKS
@@ -35,6 +35,16 @@ log = logging.getLogger(__name__)
 SCAN = 500
 
 
+_c = TASKS.c
+#: The head of the line (built once: the loop runs it several times a second).
+_HEAD = (
+    select(_c.id, _c.version, _c.important_level)
+    .where(_c.state == State.INIT, _c.ready_at <= bindparam("now"), _c.kind.not_in(CONTROL_KINDS))
+    .order_by(_c.important_level.desc(), _c.id)
+    .limit(SCAN)
+)
+
+
 class DispatcherLoop:
     name = "dispatcher"
     batch = 1  # any work done: look again at once
@@ -44,14 +54,8 @@ class DispatcherLoop:
         self.queue = queue
 
     def tick(self, now: datetime) -> int:
-        c = TASKS.c
         with self.engine.connect().execution_options(readonly=True) as conn:
-            head = conn.execute(
-                select(c.id, c.version, c.important_level)
-                .where(c.state == State.INIT, c.ready_at <= now, c.kind.not_in(CONTROL_KINDS))
-                .order_by(c.important_level.desc(), c.id)
-                .limit(SCAN)
-            ).all()
+            head = conn.execute(_HEAD, {"now": now}).all()
         if not head:
             return 0
         if not head:

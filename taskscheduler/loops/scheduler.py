@@ -47,6 +47,7 @@ from taskscheduler.db.models import utcnow
 from taskscheduler.leases import LEASES
 from taskscheduler.lifecycle import (
     RECORDS,
+    ROWS_BY_IDS,
     TASKS,
     Applied,
     Planned,
@@ -126,12 +127,8 @@ class SchedulerLoop:
         waits: list[tuple[Any, str, float | None]] = []
         # one transaction reads the tasks and records their new attempts
         with self.engine.begin() as conn:
-            rows = {
-                row.id: row
-                for row in conn.execute(
-                    select(TASKS).where(TASKS.c.id.in_({item.task_id for item in items}))
-                )
-            }
+            ids = list({item.task_id for item in items})
+            rows = {row.id: row for row in conn.execute(ROWS_BY_IDS, {"ids": ids})}
             self.capacity.begin(conn, now)
             ready: dict[int, tuple[Any, list[str]]] = {}
             for item in items:
