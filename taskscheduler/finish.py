@@ -105,7 +105,7 @@ def after_move(
     """
     controls.after_move(conn, task_id, move, task, now)
     if move.to_state == State.FINISH:
-        finished.note(conn, task_id)
+        finished.note(conn, task_id, move.outcome.value if move.outcome else None)
     if move.to_state not in IDLE:
         return
     task_type = task.task_type

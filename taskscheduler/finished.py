@@ -8,9 +8,10 @@ than the tasks do. With ``wait=S`` the API holds the answer until the task has f
 1. every move to ``finish`` notes its task on the connection that writes it
    (:func:`note`, called by :func:`taskscheduler.finish.after_move`);
 2. when that connection returns to the pool, the ids its committed transactions noted (a
-   rollback drops its notes) are announced: on a Redis channel that every node's API
-   processes listen on, and to the requests waiting in this process;
-3. a waiting request woken for its task reads the task again and answers.
+   rollback drops its notes) are announced with each task's outcome: on a Redis channel
+   that every node's API processes listen on, and to the requests waiting in this process;
+3. a waiting request woken for its task answers: a status query from the announcement
+   itself (a finished task's status is its outcome), any other reads the task again.
 
 An announcement is only a hint and the database decides: a lost one (Redis down, a listener
 reconnecting) costs at most :data:`POLL_SECONDS` (or :data:`DATABASE_POLL_SECONDS` without
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, Engine, event
@@ -41,9 +42,18 @@ _NOTES = "taskscheduler.finished"
 _COMMITTED = "taskscheduler.finished.committed"
 
 
-def note(conn: Connection, task_id: int) -> None:
-    """Announce ``task_id`` once ``conn``'s transaction has committed."""
-    conn.info.setdefault(_NOTES, set()).add(task_id)
+def note(conn: Connection, task_id: int, outcome: str | None) -> None:
+    """Announce that ``task_id`` finished with ``outcome`` once ``conn``'s transaction has
+    committed."""
+    conn.info.setdefault(_NOTES, {})[task_id] = outcome
+
+
+class _Waiter:
+    """One waiting request: woken by the announcement of its task, which says the outcome."""
+
+    def __init__(self) -> None:
+        self.woken = threading.Event()
+        self.outcome: str | None = None
 
 
 class Finishes:
@@ -58,7 +68,7 @@ class Finishes:
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=1)
         self.poll_seconds = POLL_SECONDS if self._redis is not None else DATABASE_POLL_SECONDS
         self._lock = threading.Lock()
-        self._waiting: dict[int, set[threading.Event]] = {}
+        self._waiting: dict[int, set[_Waiter]] = {}
         self._listening = False
         self._subscribed = threading.Event()
 
@@ -70,7 +80,7 @@ class Finishes:
         @event.listens_for(engine, "commit")
         def _on_commit(conn: Connection) -> None:
             if noted := conn.info.pop(_NOTES, None):
-                conn.info.setdefault(_COMMITTED, set()).update(noted)
+                conn.info.setdefault(_COMMITTED, {}).update(noted)
 
         @event.listens_for(engine, "rollback")
         def _on_rollback(conn: Connection) -> None:
@@ -82,44 +92,52 @@ class Finishes:
             if finished := record.info.pop(_COMMITTED, None):
                 self.announce(finished)
 
-    def announce(self, task_ids: Iterable[int]) -> None:
+    def announce(self, finished: Mapping[int, str | None]) -> None:
         """Best effort: a lost announcement is a later answer, never a wrong one."""
-        ids = sorted(task_ids)
-        self._wake(ids)
+        self._wake(finished)
         if self._redis is None:
             return
+        message = ",".join(
+            f"{task_id}={outcome}" if outcome else str(task_id)
+            for task_id, outcome in sorted(finished.items())
+        )
         try:
-            self._redis.publish(CHANNEL, ",".join(map(str, ids)))
+            self._redis.publish(CHANNEL, message)
         except Exception as exc:  # redis.RedisError and socket errors alike
-            log.debug("finish of %s not announced: %s", ids, exc)
+            log.debug("finish of %s not announced: %s", sorted(finished), exc)
 
-    def wait(self, task_id: int, seconds: float, finished: Callable[[], bool]) -> None:
-        """Return once ``finished()`` says so, or after ``seconds``."""
+    def wait(self, task_id: int, seconds: float, finished: Callable[[], bool]) -> str | None:
+        """Return once ``finished()`` says so, or after ``seconds`` (None), or once the
+        task's end is announced (its outcome)."""
         deadline = time.monotonic() + seconds
-        woken = threading.Event()
+        waiter = _Waiter()
         with self._lock:
-            self._waiting.setdefault(task_id, set()).add(woken)
+            self._waiting.setdefault(task_id, set()).add(waiter)
         try:
             self._listen()
             # registered before the first look: an end announced from now on wakes us
             while not finished():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return
-                woken.wait(min(left, self.poll_seconds))
-                woken.clear()
+                    return None
+                waiter.woken.wait(min(left, self.poll_seconds))
+                waiter.woken.clear()
+                if waiter.outcome is not None:
+                    return waiter.outcome
+            return None
         finally:
             with self._lock:
-                events = self._waiting.get(task_id, set())
-                events.discard(woken)
-                if not events:
+                waiters = self._waiting.get(task_id, set())
+                waiters.discard(waiter)
+                if not waiters:
                     self._waiting.pop(task_id, None)
 
-    def _wake(self, task_ids: Iterable[int]) -> None:
+    def _wake(self, finished: Mapping[int, str | None]) -> None:
         with self._lock:
-            for task_id in task_ids:
-                for woken in self._waiting.get(task_id, ()):
-                    woken.set()
+            for task_id, outcome in finished.items():
+                for waiter in self._waiting.get(task_id, ()):
+                    waiter.outcome = outcome
+                    waiter.woken.set()
 
     def _listen(self) -> None:
         """Start this process's listener on first use (after gunicorn forked it)."""
@@ -142,7 +160,18 @@ class Finishes:
                     if message["type"] == "subscribe":
                         self._subscribed.set()
                     elif isinstance(data := message.get("data"), bytes):
-                        self._wake(int(part) for part in data.split(b",") if part.isdigit())
+                        self._wake(_parse(data))
             except Exception as exc:
                 log.warning("finish announcements lost (%s); waiting requests poll", exc)
                 time.sleep(RECONNECT_SECONDS)
+
+
+def _parse(message: bytes) -> dict[int, str | None]:
+    """``7=succeeded,8`` → ``{7: "succeeded", 8: None}`` (parts it cannot read are left out:
+    their waiters find out by their own look)."""
+    found: dict[int, str | None] = {}
+    for part in message.decode(errors="replace").split(","):
+        task_id, _, outcome = part.partition("=")
+        if task_id.isdigit():
+            found[int(task_id)] = outcome or None
+    return found

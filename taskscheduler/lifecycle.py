@@ -33,6 +33,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Row,
     Table,
     bindparam,
     case,
@@ -72,7 +73,8 @@ GUARD_BY_ID = GUARD.where(_c.id == bindparam("task_id"))
 GUARD_BY_IDS = GUARD.where(_c.id.in_(bindparam("ids", expanding=True)))
 #: in id order, so two callers locking overlapping sets never deadlock
 LOCKED_BY_IDS = GUARD_BY_IDS.order_by(_c.id).with_for_update()
-INSERT_TASK = insert(TASKS)
+INSERT_TASK_ID = insert(TASKS).returning(_c.id)
+INSERT_TASK_ROW = insert(TASKS).returning(*_c)
 INSERT_RECORD = insert(RECORDS)
 
 
@@ -471,17 +473,32 @@ def insert_task(
     Inserting in ``init`` directly saves the round trip of a separate ``none`` row; the move
     is still decided by the machine, so the record replays like any other.
     """
+    return int(_insert(conn, INSERT_TASK_ID, values, actor=actor, now=now, reason=reason).id)
+
+
+def insert_task_row(conn: Connection, values: Mapping[str, Any], *, actor: str) -> Row[Any]:
+    """:func:`insert_task`, answering with the stored row whole (defaults included), read
+    back by the INSERT itself (``RETURNING``) rather than by a query of its own."""
+    return _insert(conn, INSERT_TASK_ROW, values, actor=actor)
+
+
+def _insert(
+    conn: Connection,
+    statement: Any,
+    values: Mapping[str, Any],
+    *,
+    actor: str,
+    now: datetime | None = None,
+    reason: str | None = None,
+) -> Row[Any]:
     move = decide(State.NONE, Trigger.SUBMIT)
     when = now or utcnow()
     row = {"created_at": when, "updated_at": when, "ready_at": when, **values}
     row["state"] = move.to_state.value
-    # values as parameters, not in the statement: its compiled form is cached by column set
-    inserted = conn.execute(INSERT_TASK, row).inserted_primary_key
-    assert inserted is not None
-    task_id = int(inserted[0])
-    record = _record(task_id, move, actor=actor, reason=reason, attempt=0, when=when)
+    stored = conn.execute(statement, row).one()
+    record = _record(stored.id, move, actor=actor, reason=reason, attempt=0, when=when)
     conn.execute(INSERT_RECORD, record)
-    return task_id
+    return stored
 
 
 def insert_tasks(

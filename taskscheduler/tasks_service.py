@@ -21,7 +21,13 @@ from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.finished import Finishes
-from taskscheduler.lifecycle import ROW_BY_ID, TASKS, apply_trigger, insert_tasks
+from taskscheduler.lifecycle import (
+    ROW_BY_ID,
+    TASKS,
+    apply_trigger,
+    insert_task_row,
+    insert_tasks,
+)
 from taskscheduler.metrics import Metrics
 from taskscheduler.queue.base import in_line
 from taskscheduler.registry import Registry
@@ -95,9 +101,13 @@ class TaskService:
             return seen, False
         try:
             with self._engine.begin() as conn:
-                task_id, triggers = store(conn, task_type, body, actor)
-                # read back in the same transaction: the stored defaults, no second checkout
-                row = conn.execute(ROW_BY_ID, {"task_id": task_id}).one()
+                if plain(body) and body.create_info.control_task_id is None:
+                    row = insert_task_row(conn, _columns(task_type, body), actor=actor)
+                    triggers = [Trigger.SUBMIT.value]
+                else:
+                    task_id, triggers = store(conn, task_type, body, actor)
+                    # read back in the same transaction: the stored defaults
+                    row = conn.execute(ROW_BY_ID, {"task_id": task_id}).one()
         except IntegrityError:
             seen = self._by_key(key, task_type) if key is not None else None
             if seen is None:
@@ -105,7 +115,7 @@ class TaskService:
             return seen, False
         self._metrics.count_transitions(triggers)
         self._wakeup.notify(_in_line([row]))
-        return created_view(row, notify_token(self._secret, task_id)), True
+        return created_view(row, notify_token(self._secret, row.id)), True
 
     def create_many(
         self, bodies: list[CreateBody], *, actor: str
@@ -274,7 +284,11 @@ class TaskService:
                 return bool(found.state == State.FINISH)
 
             # the first look is made once the wait is registered: one read, no end missed
-            self._finishes.wait(task_id, wait, finished)
+            outcome = self._finishes.wait(task_id, wait, finished)
+            if outcome is not None:  # announced: the status needs nothing more
+                if what is Query.STATUS:
+                    return StatusView(task_id, State.FINISH, outcome)
+                found = self.row(task_type, task_id)
             assert found is not None
             row = found
         else:

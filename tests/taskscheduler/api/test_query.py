@@ -154,4 +154,18 @@ def test_with_redis_a_wait_is_answered_by_an_end_another_process_writes(
     finally:
         other_engine.dispose()
     # Then the waiting one answers with the end, woken over Redis
-    assert answer["task_status"] == "finish"
+    assert answer == {"task_id": task_id, "task_status": "finish", "outcome": "succeeded"}
+
+
+def test_a_wait_for_the_whole_task_answers_with_the_task_as_its_end_left_it(api: Api):
+    # Given a running task, and no look at the database but on an announcement
+    task_id = api.create()["task_id"]
+    drive(api.engine, task_id, "create", "prepare", "run", worker="w1")
+    api.services.finishes.poll_seconds = 60
+    # When a client waits for the whole task while the worker reports its end
+    reporting = finish_later(api, task_id)
+    answer = api.get(task_id, wait=30)
+    reporting.join()
+    # Then the answer carries what the end wrote, not only the outcome announced
+    assert (answer["task_status"], answer["outcome"]) == ("finish", "succeeded")
+    assert answer["result"] == {"rows": 3}
