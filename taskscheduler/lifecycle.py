@@ -427,7 +427,8 @@ def _chain(row: Any, triggers: Sequence[str], plan: Planned) -> list[tuple[Move,
 def write_records(conn: Connection, records: list[dict[str, Any]]) -> None:
     """Insert the records collected by ``apply_trigger(records=...)``, in one statement."""
     if records:
-        conn.execute(INSERT_RECORD, records)
+        # one record alone is a plain execute: the driver's executemany costs more for one
+        conn.execute(INSERT_RECORD, records[0] if len(records) == 1 else records)
         records.clear()
 
 

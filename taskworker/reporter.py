@@ -44,8 +44,9 @@ log = logging.getLogger(__name__)
 #: Items per request; the scheduler accepts up to 1000.
 MAX_BATCH = 500
 #: How long reports wait to share a request with others made at nearly the same moment (a
-#: step's last progress and its result). Under load batches form anyway, from what queues
-#: while a request is in flight, so waiting longer would only add to every task's latency.
+#: step's last progress and its result); a result goes at once, since it is a step's last
+#: report. Under load batches form anyway, from what queues while a request is in flight,
+#: so waiting longer would only add to every task's latency.
 LINGER_SECONDS = 0.0005
 FIRST_BACKOFF_SECONDS = 0.2
 MAX_BACKOFF_SECONDS = 10.0
@@ -153,7 +154,10 @@ class Reporter:
                 self._cond.wait_for(lambda: self._stopping or self._has_work())
                 if not self._has_work():
                     return
-            time.sleep(LINGER_SECONDS)
+                # a step's result is the last it reports: nothing is worth waiting for
+                linger = not any(isinstance(item, NotifyReport) for item in self._ordered)
+            if linger:
+                time.sleep(LINGER_SECONDS)
             if self.send_once():
                 backoff = FIRST_BACKOFF_SECONDS
                 continue
