@@ -68,7 +68,6 @@ GUARD = select(
 # The statements of the hot path, built once: a statement built per call costs more in
 # building, keying and compiling than the database takes to run it.
 ROW_BY_ID = select(TASKS).where(_c.id == bindparam("task_id"))
-ROWS_BY_IDS = select(TASKS).where(_c.id.in_(bindparam("ids", expanding=True)))
 GUARD_BY_ID = GUARD.where(_c.id == bindparam("task_id"))
 GUARD_BY_IDS = GUARD.where(_c.id.in_(bindparam("ids", expanding=True)))
 #: in id order, so two callers locking overlapping sets never deadlock

@@ -39,15 +39,15 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
 from taskscheduler import finish
 from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.db.models import utcnow
 from taskscheduler.leases import LEASES
 from taskscheduler.lifecycle import (
+    GUARD,
     RECORDS,
-    ROWS_BY_IDS,
     TASKS,
     Applied,
     Planned,
@@ -71,6 +71,19 @@ from taskworker.states import State, Trigger
 log = logging.getLogger(__name__)
 #: Tasks taken per pass.
 BATCH = 100
+#: What starting a task reads of it: the guard columns its moves are decided from, whether
+#: it is in line, and what its worker is sent (not the whole row: every column read is
+#: parsed, and the times are the dearest).
+_TO_START = GUARD.add_columns(
+    TASKS.c.ready_at,
+    TASKS.c.http_url,
+    TASKS.c.task_name,
+    TASKS.c.important_level,
+    TASKS.c.params,
+    TASKS.c.target,
+    TASKS.c.deadline_second,
+    TASKS.c.lock_timeout,
+).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 #: First wait before a postponed task is tried again; doubles per retry, up to the maximum.
 POSTPONE_SECONDS = 1.0
 MAX_POSTPONE_SECONDS = 60.0
@@ -128,7 +141,7 @@ class SchedulerLoop:
         # one transaction reads the tasks and records their new attempts
         with self.engine.begin() as conn:
             ids = list({item.task_id for item in items})
-            rows = {row.id: row for row in conn.execute(ROWS_BY_IDS, {"ids": ids})}
+            rows = {row.id: row for row in conn.execute(_TO_START, {"ids": ids})}
             self.capacity.begin(conn, now)
             ready: dict[int, tuple[Any, list[str]]] = {}
             for item in items:
