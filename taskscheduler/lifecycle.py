@@ -133,10 +133,7 @@ def write_task(
             .where(*where)
             .values({name: _set(name, value) for name, value in values.items()})
         )
-    params: dict[str, Any] = {
-        f"v_{name}": value.n if isinstance(value, Add) else getattr(value, "at", value)
-        for name, value in values.items()
-    }
+    params: dict[str, Any] = {f"v_{name}": _param(value) for name, value in values.items()}
     params["ids"] = list(ids)
     if version is not None:
         params["seen_version"] = version
@@ -145,6 +142,12 @@ def write_task(
 
 def _kind(value: Any) -> str:
     return "add" if isinstance(value, Add) else "if" if isinstance(value, IfCallback) else "="
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, Add):
+        return value.n
+    return value.at if isinstance(value, IfCallback) else value
 
 
 def _set(name: str, value: Any) -> Any:
