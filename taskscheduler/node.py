@@ -29,7 +29,8 @@ from taskscheduler.loops.controls import ControlLoop
 from taskscheduler.loops.logdumper import LogDumperLoop
 from taskscheduler.loops.producer import ProducerLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
-from taskscheduler.queue import build as build_queue
+from taskscheduler.queue import build_redis
+from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.registry import Registry
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings
@@ -55,7 +56,8 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     # the tasks the loops finish (timeouts, cancelled trees, ...) are announced to waiters
     Finishes(settings.redis_url).install(engine)
     client = WorkerClient(settings.worker_secret, settings.node_name)
-    queue = build_queue(settings, engine)
+    redis_queue = build_redis(settings)
+    queue = redis_queue or DatabaseQueue(engine)
     locks = make_locks(settings, engine)
     # The Scheduler goes first in each round: a task the API queued when it stored it is
     # started as soon as the round begins. Control tasks releasing children, and the
@@ -73,13 +75,11 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
         ),
         ControlLoop(engine, client, Registry(engine), node=settings.node_name),
     ]
-    if settings.uses_redis_queue:
+    if redis_queue is not None:
         # Imported here: Redis is an optional extra.
         from taskscheduler.loops.dispatcher import DispatcherLoop
-        from taskscheduler.queue.redis import RedisQueue
 
-        assert isinstance(queue, RedisQueue)
-        dispatch.append(DispatcherLoop(engine, queue))
+        dispatch.append(DispatcherLoop(engine, redis_queue))
     wakeup = Wakeup(settings.redis_url)
     housekeeping: list[Loop] = [
         CheckerLoop(

@@ -9,7 +9,7 @@ registry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
@@ -17,7 +17,7 @@ from taskscheduler import finish
 from taskscheduler.db.engine import make_engine
 from taskscheduler.finished import Finishes
 from taskscheduler.metrics import Metrics
-from taskscheduler.queue import build as build_queue
+from taskscheduler.queue import build_redis
 from taskscheduler.registry import Registry
 from taskscheduler.settings import Settings
 from taskscheduler.task_actions import TaskActions
@@ -27,9 +27,6 @@ from taskscheduler.triggers.service import TriggerService
 from taskscheduler.wakeup import Wakeup
 from taskworker.contract import Action, TaskView
 from taskworker.errors import Unavailable
-
-if TYPE_CHECKING:
-    from taskscheduler.queue.redis import RedisQueue
 
 #: How long a client should wait before retrying a command no worker client could carry.
 NO_CLIENT_RETRY_AFTER_SECONDS = 5
@@ -93,7 +90,7 @@ class Services:
         metrics = Metrics(multiprocess_dir)
         registry = Registry(eng)
         reach = commands or NoWorkerClient()
-        wakeup = Wakeup(settings.redis_url, queue=_redis_queue(settings, eng))
+        wakeup = Wakeup(settings.redis_url, queue=build_redis(settings))
         finishes = Finishes(settings.redis_url)
         finishes.install(eng)
         tasks = TaskService(
@@ -115,15 +112,3 @@ class Services:
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def _redis_queue(settings: Settings, engine: Engine) -> RedisQueue | None:
-    """The node's Redis queue, for the API to queue the tasks it stores; None with the
-    database queue, where a stored task is in line already."""
-    if not settings.uses_redis_queue:
-        return None
-    from taskscheduler.queue.redis import RedisQueue  # Redis is an optional extra
-
-    queue = build_queue(settings, engine)
-    assert isinstance(queue, RedisQueue)
-    return queue

@@ -6,7 +6,8 @@ next. Whoever takes an item still starts the task with the version-checked ``cre
 moved on since it was queued) or a duplicate item can never start a task twice: the second
 ``create`` finds the version changed and the item is simply acknowledged.
 
-Backends (a factory, :func:`taskscheduler.queue.build`, picks one from the settings):
+Backends (:func:`taskscheduler.queue.build_redis` gives the Redis one when the settings ask
+for it):
 
 - :class:`~taskscheduler.queue.database.DatabaseQueue`, the embedded default: the tasks
   table is the queue; nothing to feed, nothing to acknowledge.
