@@ -17,7 +17,15 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, or_, se
 
 from taskscheduler.db.models import TaskLog, utcnow
 from taskscheduler.lifecycle import RECORDS, TASKS
-from taskscheduler.views import Appended, LogPage, TaskPage, log_view, task_view, transition_view
+from taskscheduler.views import (
+    TASK_VIEW_COLUMNS,
+    Appended,
+    LogPage,
+    TaskPage,
+    log_view,
+    task_views,
+    transition_view,
+)
 from taskworker.contract import LogBatch, TransitionView
 from taskworker.errors import NotFound
 
@@ -65,7 +73,7 @@ class TaskQueries:
         clauses = where.clauses()
         if cursor is not None:
             clauses.append(_c.id < cursor)
-        query = select(TASKS).where(*clauses).order_by(_c.id.desc()).limit(limit + 1)
+        query = select(*TASK_VIEW_COLUMNS).where(*clauses).order_by(_c.id.desc()).limit(limit + 1)
         with self._engine.connect() as conn:
             rows = list(conn.execute(query))
         return _page(rows, limit)
@@ -77,7 +85,7 @@ class TaskQueries:
         clauses = [or_(_c.parent_task_id == task_id, _c.control_task_id == task_id)]
         if cursor is not None:
             clauses.append(_c.id > cursor)
-        query = select(TASKS).where(*clauses).order_by(_c.id).limit(limit + 1)
+        query = select(*TASK_VIEW_COLUMNS).where(*clauses).order_by(_c.id).limit(limit + 1)
         with self._engine.connect() as conn:
             _require(conn, task_id)
             rows = list(conn.execute(query))
@@ -130,6 +138,6 @@ def _require(conn: Connection, task_id: int) -> int:
 
 
 def _page(rows: list[Any], limit: int) -> TaskPage:
-    items = [task_view(row) for row in rows[:limit]]
+    items = task_views(rows[:limit])
     more = len(rows) > limit
     return TaskPage(items, items[-1].task_id if more else None)
