@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, or_, se
 from taskscheduler.db.models import TaskLog, utcnow
 from taskscheduler.lifecycle import RECORDS, TASKS
 from taskscheduler.views import (
-    TASK_VIEW_COLUMNS,
+    TASK_VIEW_JSON,
     Appended,
     LogPage,
     TaskPage,
@@ -73,7 +73,7 @@ class TaskQueries:
         clauses = where.clauses()
         if cursor is not None:
             clauses.append(_c.id < cursor)
-        query = select(*TASK_VIEW_COLUMNS).where(*clauses).order_by(_c.id.desc()).limit(limit + 1)
+        query = select(TASK_VIEW_JSON).where(*clauses).order_by(_c.id.desc()).limit(limit + 1)
         with self._engine.connect() as conn:
             rows = list(conn.execute(query))
         return _page(rows, limit)
@@ -85,7 +85,7 @@ class TaskQueries:
         clauses = [or_(_c.parent_task_id == task_id, _c.control_task_id == task_id)]
         if cursor is not None:
             clauses.append(_c.id > cursor)
-        query = select(*TASK_VIEW_COLUMNS).where(*clauses).order_by(_c.id).limit(limit + 1)
+        query = select(TASK_VIEW_JSON).where(*clauses).order_by(_c.id).limit(limit + 1)
         with self._engine.connect() as conn:
             _require(conn, task_id)
             rows = list(conn.execute(query))

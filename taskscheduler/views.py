@@ -13,9 +13,10 @@ from operator import attrgetter
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Row, Table
+from sqlalchemy import JSON, ColumnElement, Row, Table
 
-from taskscheduler.db.models import Task
+from taskscheduler.db.json_sql import embedded_json, iso_utc, json_object
+from taskscheduler.db.models import Task, UTCDateTime
 from taskworker.contract import Progress, TaskView, TransitionView, TypeSpec
 
 _c = cast(Table, Task.__table__).c
@@ -185,11 +186,34 @@ _VIEW: tuple[tuple[str, str], ...] = (
     ("target", "target"),
 )
 _VIEW_FIELDS = tuple(field for field, _ in _VIEW)
-#: What a list selects (the view's columns, labelled with its fields), to read each row by
-#: position: reading 38 columns by name costs more than the rest of turning a row into JSON.
-TASK_VIEW_COLUMNS = tuple(_c[column].label(field) for field, column in _VIEW)
 #: A whole task row's values in the order of :data:`_VIEW`, read by name.
 _view_values = attrgetter(*(column for _, column in _VIEW))
+
+
+def _rendered(column: str) -> ColumnElement[Any]:
+    found = _c[column]
+    if isinstance(found.type, UTCDateTime):
+        return iso_utc(found)
+    if isinstance(found.type, JSON):
+        return embedded_json(found)
+    return found
+
+
+def _view_pairs() -> list[tuple[str, ColumnElement[Any]]]:
+    pairs = []
+    for field, column in _VIEW:
+        if field == "progress_percent":
+            progress = [("percent", _rendered(column)), ("message", _c.progress_message)]
+            pairs.append(("progress", json_object(progress)))
+        elif field != "progress_message":
+            pairs.append((field, _rendered(column)))
+    return pairs
+
+
+#: What a list selects: each task as its :class:`TaskView` JSON, built by the database
+#: (:mod:`taskscheduler.db.json_sql`), one string a row for :func:`task_views` to decode.
+TASK_VIEW_JSON = json_object(_view_pairs()).label("view")
+_decode_view = msgspec.json.Decoder(TaskView).decode
 
 
 def task_view(row: Row[Any]) -> TaskView:
@@ -198,8 +222,8 @@ def task_view(row: Row[Any]) -> TaskView:
 
 
 def task_views(rows: Iterable[Sequence[Any]]) -> list[TaskView]:
-    """Rows selected as :data:`TASK_VIEW_COLUMNS`."""
-    return [TaskView(**_task_fields(row)) for row in rows]
+    """Rows selected as :data:`TASK_VIEW_JSON`."""
+    return [_decode_view(row[0]) for row in rows]
 
 
 def created_view(row: Row[Any], notify_token: str | None) -> CreatedView:

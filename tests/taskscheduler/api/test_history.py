@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
+from taskscheduler.lifecycle import TASKS
 from tests.taskscheduler.api.harness import Api, drive, snapshot
 
 
@@ -33,6 +35,48 @@ def test_the_list_filters_by_type_state_outcome_name_and_parent(api: Api):
     assert listed(api, since="2999-01-01T00:00:00Z") == []
     yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat().replace("+00:00", "Z")
     assert listed(api, since=yesterday) == [external, child, parent]
+
+
+def test_a_listed_task_shows_what_its_query_shows(api: Api):
+    # Given a task with every kind of field set: nested and unicode params, resources, a
+    # float deadline, a callback, progress, a result and an error, times with and without
+    # microseconds
+    task_id = api.create(
+        create_info={
+            "task_name": "nächtlich ✓",
+            "resources": ["mysql:db-42", "host:a"],
+            "callback_url": "http://127.0.0.1:9/done",
+            "idempotency_key": "k-1",
+        },
+        process_arg={"deadline_second": 12.5, "lock_timeout": 0.25, "max_retry": 2},
+        params={"seconds": 0.01},
+    )["task_id"]
+    drive(api.engine, task_id, "create", "prepare", "run", worker="http://127.0.0.1:9")
+    on_the_hour = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with api.engine.begin() as conn:
+        conn.execute(
+            update(TASKS)
+            .where(TASKS.c.id == task_id)
+            .values(
+                params={"seconds": 0.01, "note": {"deep": [1, 2.5, None, '"quoted"']}},
+                progress_percent=33.3,
+                progress_message="copying 'ibdata1'",
+                result={"rows": 12, "ok": True},
+                error={"message": "was retried"},
+                heartbeat_at=on_the_hour,
+            )
+        )
+    # Then the list shows the task exactly as a query of it does
+    (listed_task,) = api.call("GET", "/v1/tasks", role="viewer").json["items"]
+    queried = api.get(task_id)
+    assert listed_task == queried
+    assert listed_task["heartbeat_at"] == "2026-01-02T03:04:05Z"
+    assert listed_task["progress"] == {"percent": 33.3, "message": "copying 'ibdata1'"}
+    assert listed_task["params"]["note"] == {"deep": [1, 2.5, None, '"quoted"']}
+    # and the children's list alike
+    child = api.create(create_info={"parent_task_id": task_id})["task_id"]
+    (listed_child,) = api.call("GET", f"/v1/tasks/{task_id}/children", role="viewer").json["items"]
+    assert listed_child == api.get(child)
 
 
 def test_the_list_pages_by_cursor_without_repeating_or_skipping(api: Api):
