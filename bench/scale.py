@@ -31,7 +31,7 @@ TYPES = ("noop", "sleep", "shell", "mysql_backup")
 
 
 def fill(engine, count: int) -> None:
-    """``count`` finished tasks, a twentieth of them failed, spread over 30 days."""
+    """``count`` finished tasks, a twentieth of them failed, created over the last 30 days."""
     started = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(
@@ -44,8 +44,9 @@ def fill(engine, count: int) -> None:
                 "CONCAT('job-', seq % 5000), 5, '[]', '{}', 'finish', "
                 "IF(seq % 20 = 0, 'failed', 'succeeded'), 1, 0, 0, 5, 30, 100, '', 'simple', "
                 "t, t, t, t + INTERVAL 1 SECOND "
-                "FROM (SELECT seq, NOW(6) - INTERVAL (seq % 2592000) SECOND AS t "
-                f"FROM seq_1_to_{count}) AS s"
+                # ids rise with the time of creation, as stored tasks' do
+                f"FROM (SELECT seq, NOW(6) - INTERVAL (({count} - seq) * 2592000 DIV {count}) "
+                f"SECOND AS t FROM seq_1_to_{count}) AS s"
             )
         )
     print(f"  {count} finished tasks written in {time.perf_counter() - started:.1f} s", flush=True)

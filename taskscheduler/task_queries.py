@@ -5,6 +5,12 @@ million rows as at the start, and rows inserted meanwhile neither repeat nor ski
 Task lists run newest first (``id < cursor``); children and logs run oldest first (``id >
 cursor`` / ``after``), the order in which they are read and followed. Every filter is served
 by an index named in :mod:`taskscheduler.db.models`.
+
+A page is read in two steps within one statement: the ids of its tasks, from the index that
+serves the filter alone, then those tasks' rows. Asked for whole rows at once, MariaDB walks
+the table itself whenever it guesses that is cheaper, reading every row newer than the page
+(with tasks of other types flowing in, thousands of them), or reads every row of a time
+range to sort it; asked for ids, it walks the index, which holds the ids in order.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, insert, or_, select
 
 from taskscheduler.db.models import TaskLog, utcnow
 from taskscheduler.lifecycle import RECORDS, TASKS
@@ -73,9 +79,8 @@ class TaskQueries:
         clauses = where.clauses()
         if cursor is not None:
             clauses.append(_c.id < cursor)
-        query = select(TASK_VIEW_JSON).where(*clauses).order_by(_c.id.desc()).limit(limit + 1)
         with self._engine.connect() as conn:
-            rows = list(conn.execute(query))
+            rows = list(conn.execute(_page_query(clauses, _c.id.desc(), limit)))
         return _page(rows, limit)
 
     def children(
@@ -85,10 +90,9 @@ class TaskQueries:
         clauses = [or_(_c.parent_task_id == task_id, _c.control_task_id == task_id)]
         if cursor is not None:
             clauses.append(_c.id > cursor)
-        query = select(TASK_VIEW_JSON).where(*clauses).order_by(_c.id).limit(limit + 1)
         with self._engine.connect() as conn:
             _require(conn, task_id)
-            rows = list(conn.execute(query))
+            rows = list(conn.execute(_page_query(clauses, _c.id, limit)))
         return _page(rows, limit)
 
     def transitions(self, task_id: int) -> list[TransitionView]:
@@ -127,6 +131,14 @@ class TaskQueries:
             ]
             conn.execute(insert(LOGS), rows)
         return Appended(len(rows))
+
+
+def _page_query(
+    clauses: list[ColumnElement[bool]], order: ColumnElement[Any], limit: int
+) -> Select[Any]:
+    """The tasks of one page and whether there is another (``limit`` + 1 of them)."""
+    ids = select(_c.id).where(*clauses).order_by(order).limit(limit + 1).subquery()
+    return select(TASK_VIEW_JSON).join_from(TASKS, ids, _c.id == ids.c.id).order_by(order)
 
 
 def _require(conn: Connection, task_id: int) -> int:
