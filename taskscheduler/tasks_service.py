@@ -29,8 +29,9 @@ from taskscheduler.lifecycle import (
     insert_tasks,
 )
 from taskscheduler.metrics import Metrics
-from taskscheduler.queue.base import in_line
+from taskscheduler.queue.base import Ready, in_line
 from taskscheduler.registry import Registry
+from taskscheduler.start_row import start_copy
 from taskscheduler.tokens import notify_token
 from taskscheduler.topologies import (
     TOPOLOGY_TYPE,
@@ -316,10 +317,13 @@ class TaskService:
         )
 
 
-def _in_line(rows: Iterable[Row[Any]]) -> list[tuple[int, int, int]]:
-    """What the queue needs of the stored tasks a worker may start now."""
+def _in_line(rows: Iterable[Row[Any]]) -> list[Ready]:
+    """The stored tasks a worker may start now, as the queue takes them: each with the copy
+    of its columns that spares the Scheduler loop reading it (:mod:`taskscheduler.start_row`)."""
     now = utcnow()
-    return [(r.id, r.version, r.important_level) for r in rows if in_line(r, now)]
+    return [
+        Ready(r.id, r.version, r.important_level, start_copy(r)) for r in rows if in_line(r, now)
+    ]
 
 
 def plain(body: CreateBody) -> bool:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from taskscheduler.finished import CHANNEL as FINISHED
 
 if TYPE_CHECKING:
+    from taskscheduler.queue.base import Ready
     from taskscheduler.queue.redis import RedisQueue
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,9 @@ class Wakeup:
 
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=1)
 
-    def notify(self, ready: Sequence[tuple[int, int, int]] = ()) -> None:
-        """Wake the loops; queue ``ready`` (``(task_id, version, important_level)`` of tasks
-        just committed in line) first when this node has the Redis queue. Best effort: a
-        failure is a later start, never a lost task."""
+    def notify(self, ready: Sequence[Ready] = ()) -> None:
+        """Wake the loops; queue ``ready`` (tasks just committed in line) first when this node
+        has the Redis queue. Best effort: a failure is a later start, never a lost task."""
         if self._redis is None:
             return
         try:

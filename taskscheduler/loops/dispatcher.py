@@ -27,6 +27,7 @@ from sqlalchemy import Engine, bindparam, select
 
 from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.lifecycle import TASKS
+from taskscheduler.queue.base import Ready
 from taskscheduler.queue.redis import RedisQueue
 from taskworker.states import State
 
@@ -57,10 +58,8 @@ class DispatcherLoop:
         with self.engine.connect().execution_options(readonly=True) as conn:
             head = conn.execute(_HEAD, {"now": now}).all()
         if not head:
-            return 0
-        if not head:
             return 0  # a flushed Redis is noticed with the first task it must hold again
-        fresh, pushed = self.queue.push([tuple(row) for row in head], now)
+        fresh, pushed = self.queue.push([Ready(*row) for row in head], now)
         if fresh:
             log.warning(
                 "the Redis queue had no state (first start, or Redis lost its data): "

@@ -24,10 +24,12 @@ For each ready task, highest ``important_level`` first and FIFO within a level:
    run after ``prepare`` is durable, with one commit and one request less.
 
 Candidates come from the queue (:mod:`taskscheduler.queue`: the tasks table, or Redis fed
-by the Dispatcher), which only says which task to try: the row is read again and the
-version-checked ``create`` is the claim. An item is acknowledged once that ``create``
-committed, or once its task proved not dispatchable (moved on, taken by another node,
-postponed); a crash before then leaves the item to come back after the redelivery timeout.
+by the Dispatcher), which only says which task to try: the row is read again (or, for a
+task the API queued as it stored it, taken from the copy queued with it, see
+:mod:`taskscheduler.start_row`) and the version-checked ``create`` is the claim. An item
+is acknowledged once that ``create`` committed, or once its task proved not dispatchable
+(moved on, taken by another node, postponed); a crash before then leaves the item to come
+back after the redelivery timeout.
 """
 
 from __future__ import annotations
@@ -39,14 +41,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from taskscheduler import finish
 from taskscheduler.controls import CONTROL_KINDS
 from taskscheduler.db.models import utcnow
 from taskscheduler.leases import LEASES
 from taskscheduler.lifecycle import (
-    GUARD,
     RECORDS,
     TASKS,
     Applied,
@@ -57,10 +58,11 @@ from taskscheduler.lifecycle import (
     transition,
 )
 from taskscheduler.loops.capacity import Capacity
-from taskscheduler.queue import Queue
+from taskscheduler.queue import Queue, QueueItem
 from taskscheduler.queue.base import in_line
 from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.settle import settle
+from taskscheduler.start_row import READ_TO_START, from_copy
 from taskscheduler.task_queries import LOGS
 from taskscheduler.tokens import notify_token
 from taskscheduler.worker_client import WorkerClient
@@ -71,19 +73,6 @@ from taskworker.states import State, Trigger
 log = logging.getLogger(__name__)
 #: Tasks taken per pass.
 BATCH = 100
-#: What starting a task reads of it: the guard columns its moves are decided from, whether
-#: it is in line, and what its worker is sent (not the whole row: every column read is
-#: parsed, and the times are the dearest).
-_TO_START = GUARD.add_columns(
-    TASKS.c.ready_at,
-    TASKS.c.http_url,
-    TASKS.c.task_name,
-    TASKS.c.important_level,
-    TASKS.c.params,
-    TASKS.c.target,
-    TASKS.c.deadline_second,
-    TASKS.c.lock_timeout,
-).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 #: First wait before a postponed task is tried again; doubles per retry, up to the maximum.
 POSTPONE_SECONDS = 1.0
 MAX_POSTPONE_SECONDS = 60.0
@@ -140,8 +129,7 @@ class SchedulerLoop:
         waits: list[tuple[Any, str, float | None]] = []
         # one transaction reads the tasks and records their new attempts
         with self.engine.begin() as conn:
-            ids = list({item.task_id for item in items})
-            rows = {row.id: row for row in conn.execute(_TO_START, {"ids": ids})}
+            rows = _rows_to_start(conn, items)
             self.capacity.begin(conn, now)
             ready: dict[int, tuple[Any, list[str]]] = {}
             for item in items:
@@ -534,6 +522,22 @@ class SchedulerLoop:
                 "target": row.target,
             },
         }
+
+
+def _rows_to_start(conn: Connection, items: Sequence[QueueItem]) -> dict[int, Any]:
+    """Each item's task as starting it reads it: the copy queued with it (see
+    :mod:`taskscheduler.start_row`), else read, in one query for all of those."""
+    rows: dict[int, Any] = {}
+    unread: set[int] = set()
+    for item in items:
+        if item.start is not None:
+            rows[item.task_id] = from_copy(item.start)
+        else:
+            unread.add(item.task_id)
+    if unread - rows.keys():
+        read = conn.execute(READ_TO_START, {"ids": sorted(unread - rows.keys())})
+        rows.update((row.id, row) for row in read)
+    return rows
 
 
 def _act(start: Start, action: Action) -> dict[str, Any]:

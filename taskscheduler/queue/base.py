@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from taskscheduler.controls import CONTROL_KINDS
 from taskworker.states import State
@@ -42,10 +42,22 @@ def in_line(row: Any, now: datetime) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class QueueItem:
-    """One task handed to this node; ``receipt`` is what :meth:`Queue.ack` needs back."""
+    """One task handed to this node; ``receipt`` is what :meth:`Queue.ack` needs back;
+    ``start`` the copy of its columns queued with it, if any (:mod:`taskscheduler.start_row`)."""
 
     task_id: int
     receipt: object = None
+    start: str | None = None
+
+
+class Ready(NamedTuple):
+    """A task to queue: its id, the version it is queued at and its priority, and the copy
+    of its columns when the one queuing it has the whole row (the API, as it stores it)."""
+
+    task_id: int
+    version: int
+    important_level: int
+    start: bytes | None = None
 
 
 class Queue(Protocol):

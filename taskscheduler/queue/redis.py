@@ -22,7 +22,9 @@ key                               type    purpose
 ``{prefix}:epoch``                string  set when the queue was built; gone after a FLUSHDB,
                                           which tells the Dispatcher to rebuild from the database
 ``{prefix}:levels``               zset    the priority levels that have a stream (score = level)
-``{prefix}:level:{level}``        stream  entries ``task``, ``version``; group ``schedulers``
+``{prefix}:level:{level}``        stream  entries ``task``, ``version`` (and ``start``, the
+                                          copy of :mod:`taskscheduler.start_row`); group
+                                          ``schedulers``
 ``{prefix}:queued``               set     ``task:version`` of every entry not yet acknowledged:
                                           the Dispatcher pushes a task only if it is not here
 ================================  ======  ====================================================
@@ -48,7 +50,7 @@ from typing import Any
 
 import redis
 
-from taskscheduler.queue.base import QueueItem
+from taskscheduler.queue.base import QueueItem, Ready
 
 log = logging.getLogger(__name__)
 
@@ -60,20 +62,25 @@ DEFAULT_PREFIX = "taskscheduler:queue"
 # missing (a fresh or flushed Redis); the API passes none, leaving that to the Dispatcher,
 # and a channel to publish on once something was pushed, in the same round trip.
 # KEYS: queued, levels, epoch.
-# ARGV: prefix, group, now or "", channel or "", then (task, version, level) triples.
+# ARGV: prefix, group, now or "", channel or "", then (task, version, level, start or "")
+# quadruples.
 _PUSH = """
 local fresh = 0
 if ARGV[3] ~= '' then fresh = redis.call('SET', KEYS[3], ARGV[3], 'NX') and 1 or 0 end
 local pushed = 0
-for i = 5, #ARGV, 3 do
-  local task, version, level = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+for i = 5, #ARGV, 4 do
+  local task, version, level, start = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   if redis.call('SADD', KEYS[1], task .. ':' .. version) == 1 then
     local stream = ARGV[1] .. ':level:' .. level
     if redis.call('EXISTS', stream) == 0 then
       redis.call('XGROUP', 'CREATE', stream, ARGV[2], '0', 'MKSTREAM')
       redis.call('ZADD', KEYS[2], level, level)
     end
-    redis.call('XADD', stream, '*', 'task', task, 'version', version)
+    if start == '' then
+      redis.call('XADD', stream, '*', 'task', task, 'version', version)
+    else
+      redis.call('XADD', stream, '*', 'task', task, 'version', version, 'start', start)
+    end
     pushed = pushed + 1
   end
 end
@@ -86,7 +93,7 @@ return {fresh, pushed}
 # and left unacknowledged past the redelivery timeout (its node died), then new ones. One
 # script, so a take is one round trip however many levels there are.
 # KEYS: levels.  ARGV: prefix, group, consumer, redeliver-after ms, n.
-# Returns {recovered, {{stream, entry id, task, version}, ...}}.
+# Returns {recovered, {{stream, entry id, task, version, start or ""}, ...}}.
 _TAKE = """
 local want = tonumber(ARGV[5])
 local taken, recovered = {}, 0
@@ -96,7 +103,7 @@ local function keep(stream, entries)
     if fields and #fields > 0 then  -- an entry deleted while pending comes back empty
       local f = {}
       for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
-      taken[#taken + 1] = {stream, entry[1], f.task, f.version}
+      taken[#taken + 1] = {stream, entry[1], f.task, f.version, f.start or ''}
       want = want - 1
     end
   end
@@ -155,23 +162,23 @@ class RedisQueue:
     def from_url(cls, url: str, **kwargs: Any) -> RedisQueue:
         return cls(redis.Redis.from_url(url, decode_responses=True), **kwargs)
 
-    def push(self, tasks: Sequence[tuple[int, int, int]], now: datetime) -> tuple[bool, int]:
-        """Queue ``(task_id, version, important_level)`` in the order given, skipping any
+    def push(self, tasks: Sequence[Ready], now: datetime) -> tuple[bool, int]:
+        """Queue ``tasks`` in the order given, skipping any
         already queued; return whether the queue was empty of all state (built afresh) and
         how many entries were added."""
         fresh, pushed = self._run_push(tasks, now.isoformat(), "")
         return bool(fresh), int(pushed)
 
-    def offer(self, tasks: Sequence[tuple[int, int, int]], channel: str) -> None:
+    def offer(self, tasks: Sequence[Ready], channel: str) -> None:
         """Queue tasks the moment they were committed, not at the Dispatcher's next pass, and
         publish on ``channel`` when any was new: one round trip. The Dispatcher still
         pushes whatever an offer missed (a crash, or Redis down, between commit and offer)."""
         self._run_push(tasks, "", channel)
 
-    def _run_push(self, tasks: Sequence[tuple[int, int, int]], now: str, channel: str) -> Any:
+    def _run_push(self, tasks: Sequence[Ready], now: str, channel: str) -> Any:
         args: list[Any] = [self.prefix, GROUP, now, channel]
-        for task_id, version, level in tasks:
-            args += [task_id, version, level]
+        for task_id, version, level, start in tasks:
+            args += [task_id, version, level, start or ""]
         return self._push(keys=self._keys, args=args)
 
     def take(self, n: int, now: datetime) -> list[QueueItem]:
@@ -189,8 +196,8 @@ class RedisQueue:
         if recovered:
             log.info("recovered %d unacknowledged item(s)", recovered)
         return [
-            QueueItem(int(task), Receipt(stream, entry_id, f"{task}:{version}"))
-            for stream, entry_id, task, version in entries
+            QueueItem(int(task), Receipt(stream, entry_id, f"{task}:{version}"), start or None)
+            for stream, entry_id, task, version, start in entries
         ]
 
     def ack(self, items: Sequence[QueueItem]) -> None:

@@ -8,16 +8,18 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import transition
+from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.loops.capacity import WORKERS
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.dispatcher import DispatcherLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
+from taskscheduler.queue.base import Ready
 from taskscheduler.queue.redis import RedisQueue
 from taskscheduler.registry import Registry
+from taskscheduler.start_row import READ_TO_START, start_copy
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 from tests.taskscheduler.loops.conftest import SECRET, Node
 
@@ -186,6 +188,59 @@ def test_with_the_redis_queue_ready_tasks_start_by_level_and_stale_items_are_dro
     time.sleep(0.3)
     assert queue.take(10, utcnow()) == []
     assert DispatcherLoop(node.engine, queue).tick(utcnow()) == 0
+
+
+def queued_with_its_copy(node: Node, queue: RedisQueue, task: dict) -> None:
+    """Queue ``task`` as the API does when it stores one: with the copy of its columns."""
+    with node.engine.connect() as conn:
+        row = conn.execute(select(TASKS).where(TASKS.c.id == task["task_id"])).one()
+    queue.offer([Ready(row.id, row.version, row.important_level, start_copy(row))], "unused")
+
+
+def test_a_task_queued_with_its_copy_starts_without_reading_its_row(node, worker, redis_url):
+    # Given a task queued with the copy of its columns, as the API queues what it stores
+    queue = RedisQueue.from_url(redis_url, consumer="n1", redeliver_after_seconds=0.2)
+    task = node.submit("external", {"params": {"note": "from the copy"}})
+    queued_with_its_copy(node, queue, task)
+    loop = SchedulerLoop(
+        node.engine, node.client, secret=SECRET, node="n1", worker_timeout=30, queue=queue
+    )
+    statements: list[str] = []
+    event.listen(node.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    # When the scheduler makes a pass
+    assert loop.tick(utcnow()) == 1
+    # Then the task runs on the worker, its moves recorded as always, and what a start reads
+    # of a task was not read
+    assert node.task(task["task_id"]).state == "running"
+    assert node.triggers(task["task_id"]) == ["submit", "create", "prepare", "run"]
+    assert node.client.status(worker.url, "external", task["task_id"], 1)["task_status"] == (
+        "running"
+    )
+    the_read = str(READ_TO_START.compile(node.engine)).split("FROM")[0]
+    assert not [s for s in statements if s.startswith(the_read)]
+    assert len(statements) > 3  # the listener saw the writes
+
+
+def test_a_copy_that_went_stale_in_the_queue_is_not_started_from(node, worker, redis_url):
+    # Given a task queued with its copy, whose params an operator changed afterwards
+    queue = RedisQueue.from_url(redis_url, consumer="n1", redeliver_after_seconds=0.2)
+    task = node.submit("shell", {"params": {"argv": ["echo", "old"]}})
+    queued_with_its_copy(node, queue, task)
+    url = f"{node.base}/v1/task/shell?task_id={task['task_id']}&action=change"
+    call("PUT", url, {"params": {"argv": ["echo", "new"]}})
+    loop = SchedulerLoop(
+        node.engine, node.client, secret=SECRET, node="n1", worker_timeout=30, queue=queue
+    )
+    # When the scheduler is handed the stale item
+    assert loop.tick(utcnow()) == 1
+    # Then it starts nothing, and the task waits in line at its new version
+    assert node.task(task["task_id"]).state == "init"
+    assert node.triggers(task["task_id"]) == ["submit"]
+    # And once the Dispatcher queued that version, the task runs with the new params
+    assert DispatcherLoop(node.engine, queue).tick(utcnow()) == 1
+    assert loop.tick(utcnow()) == 1
+    wait_until(lambda: node.task(task["task_id"]).state == "finish", 10, what="task finished")
+    assert node.task(task["task_id"]).result["stdout_tail"] == "new\n"
 
 
 def test_a_run_recorded_by_a_node_that_died_before_telling_the_worker_is_started_by_the_checker(
