@@ -199,14 +199,20 @@ def main() -> None:
         name: {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
         for name, rounds in runs.items()
     }
-    peer = median["celery-redis"]
+    peer, db_peer = median["celery-redis"], median["celery-mariadb"]
     print(
-        "\nmedian of", repeat, "| throughput tasks/s | p50 ms | p99 ms | throughput vs celery-redis"
+        "\nmedian of",
+        repeat,
+        "| throughput tasks/s | p50 ms | p99 ms | throughput vs celery-redis"
+        " | p99 vs celery-mariadb",
     )
     for name, figures in median.items():
         ratio = figures["throughput"] / peer["throughput"]
         p50, p99 = figures.get("p50_ms", float("nan")), figures.get("p99_ms", float("nan"))
-        print(f"{name:18} | {figures['throughput']:9.1f} | {p50:6.1f} | {p99:6.1f} | {ratio:5.2f}x")
+        print(
+            f"{name:18} | {figures['throughput']:9.1f} | {p50:6.1f} | {p99:6.1f} | {ratio:5.2f}x"
+            f" | {p99 / db_peer['p99_ms']:5.2f}x"
+        )
     write_results(
         "compare",
         {"tasks": n, "trips": trips, "repeat": repeat, "runs": runs, "median": median},

@@ -16,47 +16,41 @@ version. An entry without a copy (queued by the Dispatcher) is read as before.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import JSON, Row, bindparam, select
 
 from taskscheduler.lifecycle import GUARD, TASKS
 
-
-class StartRow(msgspec.Struct, frozen=True):
-    """A task's columns that starting it reads, by their column names (as a row has them)."""
-
-    id: int
-    state: str
-    paused_from: str | None
-    retry_count: int
-    max_retry: int
-    version: int
-    attempt: int
-    task_type: str
-    resources: list[str] | None
-    control_task_id: int | None
-    kind: str
-    ready_at: datetime | None
-    http_url: str | None
-    task_name: str | None
-    important_level: int
-    params: dict[str, Any] | None
-    target: Any
-    deadline_second: float | None
-    lock_timeout: float
-
-
-_COLUMNS = StartRow.__struct_fields__
-_missing = {column.name for column in GUARD.selected_columns} - set(_COLUMNS)
-assert not _missing, f"StartRow lacks guard columns {_missing}"
-
-#: The same columns read from the database, for the tasks queued without a copy.
-READ_TO_START = select(*(TASKS.c[name] for name in _COLUMNS)).where(
-    TASKS.c.id.in_(bindparam("ids", expanding=True))
+#: What a start reads besides the guard columns its moves are decided from: whether the task
+#: is in line, and what its worker is sent.
+_TO_START = (
+    "ready_at",
+    "http_url",
+    "task_name",
+    "important_level",
+    "params",
+    "target",
+    "deadline_second",
+    "lock_timeout",
 )
+_COLUMNS = [*GUARD.selected_columns, *(TASKS.c[name] for name in _TO_START)]
+
+
+def _field_type(column: Any) -> Any:
+    if isinstance(column.type, JSON):
+        return Any
+    python_type = column.type.python_type
+    return python_type | None if column.nullable else python_type
+
+
+#: A task's columns that starting it reads, by their column names (as a row has them).
+StartRow = msgspec.defstruct(
+    "StartRow", [(column.name, _field_type(column)) for column in _COLUMNS], frozen=True
+)
+#: The same columns read from the database, for the tasks queued without a copy.
+READ_TO_START = select(*_COLUMNS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder(StartRow).decode
 
@@ -64,8 +58,9 @@ _decode = msgspec.json.Decoder(StartRow).decode
 def start_copy(row: Row[Any]) -> bytes:
     """The copy of a whole stored row (``RETURNING`` or ``select(TASKS)``) to queue."""
     values = row._mapping
-    return _encode(StartRow(**{name: values[name] for name in _COLUMNS}))
+    return _encode(StartRow(**{column.name: values[column.name] for column in _COLUMNS}))
 
 
-def from_copy(copy: bytes | str) -> StartRow:
+def from_copy(copy: bytes | str) -> Any:
+    """A :data:`StartRow`, read as a row is (by attribute)."""
     return _decode(copy)
