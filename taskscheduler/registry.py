@@ -28,6 +28,7 @@ from jsonschema.protocols import Validator
 from sqlalchemy import Engine, Row, Table, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import WorkerNode, utcnow
 from taskscheduler.views import TypeView, WorkerView, worker_view
 from taskworker.contract import TypeSpec, WorkerHeartbeat, WorkerRegistration
@@ -139,7 +140,7 @@ class Registry:
         return compiled
 
     def _worker(self, name: str) -> Row[Any]:
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             row = conn.execute(select(WORKERS).where(_w.name == name)).one_or_none()
         if row is None:
             raise NotFound("worker", name)
@@ -147,7 +148,7 @@ class Registry:
 
     def _rows(self, *, newest_first: bool = False) -> list[Row[Any]]:
         order = (_w.registered_at.desc(), _w.id.desc()) if newest_first else (_w.name,)
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             return list(conn.execute(select(WORKERS).order_by(*order)))
 
 

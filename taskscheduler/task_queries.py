@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, insert, or_, select
 
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TaskLog, utcnow
 from taskscheduler.lifecycle import RECORDS, TASKS
 from taskscheduler.views import (
@@ -79,7 +80,7 @@ class TaskQueries:
         clauses = where.clauses()
         if cursor is not None:
             clauses.append(_c.id < cursor)
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             rows = list(conn.execute(_page_query(clauses, _c.id.desc(), limit)))
         return _page(rows, limit)
 
@@ -90,7 +91,7 @@ class TaskQueries:
         clauses = [or_(_c.parent_task_id == task_id, _c.control_task_id == task_id)]
         if cursor is not None:
             clauses.append(_c.id > cursor)
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             _require(conn, task_id)
             rows = list(conn.execute(_page_query(clauses, _c.id, limit)))
         return _page(rows, limit)
@@ -98,7 +99,7 @@ class TaskQueries:
     def transitions(self, task_id: int) -> list[TransitionView]:
         """The whole record, oldest first (a task has a few dozen at most)."""
         query = select(RECORDS).where(RECORDS.c.task_id == task_id).order_by(RECORDS.c.id)
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             _require(conn, task_id)
             return [transition_view(row) for row in conn.execute(query)]
 
@@ -109,7 +110,7 @@ class TaskQueries:
             .order_by(LOGS.c.id)
             .limit(limit)
         )
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             _require(conn, task_id)
             items = [log_view(row) for row in conn.execute(query)]
         return LogPage(items, items[-1].id if items else after)

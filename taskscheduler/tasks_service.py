@@ -19,6 +19,7 @@ import msgspec
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import IntegrityError
 
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.finished import Finishes
 from taskscheduler.lifecycle import (
@@ -181,7 +182,7 @@ class TaskService:
                 keys[key] = index
         if not keys:
             return {}
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             found = conn.execute(
                 select(_c.id, _c.idempotency_key, _c.task_type).where(
                     _c.idempotency_key.in_(list(keys))
@@ -245,7 +246,7 @@ class TaskService:
         return self._topology(seen.task_id), False
 
     def _topology(self, control_id: int) -> TopologyView:
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             row = conn.execute(select(TASKS).where(_c.id == control_id)).one()
             children = conn.execute(
                 select(_c.node_key, _c.id).where(_c.control_task_id == control_id)
@@ -253,7 +254,7 @@ class TaskService:
         return topology_view(row, notify_token(self._secret, row.id), dict(children))
 
     def _by_key(self, key: str, task_type: str) -> CreatedView | None:
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             row = conn.execute(select(TASKS).where(_c.idempotency_key == key)).one_or_none()
         if row is None:
             return None
@@ -265,7 +266,7 @@ class TaskService:
 
     def row(self, task_type: str, task_id: int) -> Row[Any]:
         """The stored task; :class:`NotFound` also when it exists under another type."""
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             row = conn.execute(ROW_BY_ID, {"task_id": task_id}).first()
         if row is None or row.task_type != task_type:
             raise NotFound(f"{task_type} task", task_id)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from taskscheduler.db import migrate
-from taskscheduler.db.engine import make_engine
+from taskscheduler.db.engine import make_engine, read_pool_checked_out
 from tests import services
 
 
@@ -46,7 +46,7 @@ def db_url(request: pytest.FixtureRequest) -> str:
 def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
-    leaked = eng.pool.checkedout()  # type: ignore[attr-defined]
+    leaked = eng.pool.checkedout() + read_pool_checked_out(eng)  # type: ignore[attr-defined]
     eng.dispose()
     assert leaked == 0, f"{leaked} pooled connection(s) left checked out"
 

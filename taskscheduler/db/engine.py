@@ -5,7 +5,7 @@ busy timeout so concurrent processes wait instead of failing, and every write tr
 starts with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes can fail
 at once with ``SQLITE_BUSY`` when another process committed in between (no timeout helps
 there), while ``IMMEDIATE`` takes the write lock up front and queues behind the busy timeout.
-Read-only work opts out with ``connection.execution_options(readonly=True)``.
+Read-only work takes its connection from :func:`reading`, which opts out.
 
 MySQL/MariaDB runs at READ COMMITTED: the state machine guards every write with a version
 check, so REPEATABLE READ's gap locks would only add lock waits and deadlocks.
@@ -20,6 +20,15 @@ would otherwise build a TLS context for every new connection (tens of millisecon
 protect bytes that never leave the machine. A ``DATETIME`` is parsed by
 :meth:`datetime.fromisoformat` (C) rather than pymysql's regular expression: a page of tasks
 has hundreds of them.
+
+Read-only work (every list and query of the API, every pass of a loop that finds nothing to
+do) takes its MySQL connection from a second pool of the engine whose connections are in
+autocommit mode (:func:`reading`): a read through the first pool opens a transaction that
+only a ``ROLLBACK``, one more round trip, can end, and which holds the metadata locks of the
+tables it read until then. In autocommit mode each statement is its own transaction, ended
+by the server with the statement, and SQLAlchemy is told to send no ``ROLLBACK``
+(``skip_autocommit_rollback``). At READ COMMITTED every statement reads its own snapshot
+in either mode, so what several statements read is the same.
 """
 
 from __future__ import annotations
@@ -27,10 +36,11 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pymysql import converters
 from pymysql.constants import FIELD_TYPE
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import URL, make_url
 
 #: How long a SQLite writer waits for another process's write lock.
@@ -40,6 +50,8 @@ MYSQL_POOL_RECYCLE_SECONDS = 1800
 #: A pooled MySQL connection idle this long is pinged before use.
 PING_AFTER_IDLE_SECONDS = 1.0
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+#: Each MySQL engine's pool for read-only work.
+_READERS: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 
 
 def make_engine(db_url: str, *, pool_size: int = 10, echo: bool = False) -> Engine:
@@ -49,18 +61,42 @@ def make_engine(db_url: str, *, pool_size: int = 10, echo: bool = False) -> Engi
     connect_args: dict[str, Any] = {"charset": "utf8mb4", "conv": CONVERSIONS}
     if _plain_loopback(url):
         connect_args["ssl_disabled"] = True
-    engine = create_engine(
-        url,
-        echo=echo,
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_recycle=MYSQL_POOL_RECYCLE_SECONDS,
-        pool_reset_on_return=None,
-        isolation_level="READ COMMITTED",
-        connect_args=connect_args,
-    )
-    _ping_when_idle(engine)
+
+    def pooled(**options: Any) -> Engine:
+        made = create_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_recycle=MYSQL_POOL_RECYCLE_SECONDS,
+            pool_reset_on_return=None,
+            connect_args=connect_args,
+            **options,
+        )
+        _ping_when_idle(made)
+        return made
+
+    engine = pooled(isolation_level="READ COMMITTED")
+    reader = pooled(isolation_level="AUTOCOMMIT", skip_autocommit_rollback=True)
+    _READERS[engine] = reader
+    event.listen(engine, "engine_disposed", lambda _engine: reader.dispose())
     return engine
+
+
+def reading(engine: Engine) -> Connection:
+    """A connection for work that only reads: from the engine's autocommit pool on MySQL
+    (no ``ROLLBACK`` after it, see the module docstring), a deferred transaction on SQLite.
+    Nothing written through it is atomic with anything else."""
+    reader = _READERS.get(engine)
+    if reader is None:
+        return engine.connect().execution_options(readonly=True)
+    return reader.connect()
+
+
+def read_pool_checked_out(engine: Engine) -> int:
+    """How many connections of ``engine``'s read pool are in use (0 without one)."""
+    reader = _READERS.get(engine)
+    return 0 if reader is None else int(reader.pool.checkedout())  # type: ignore[attr-defined]
 
 
 def _datetime(value: str) -> datetime | str:

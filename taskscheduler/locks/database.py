@@ -21,6 +21,7 @@ from datetime import timedelta
 from sqlalchemy import Engine
 
 from taskscheduler import leases
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.locks.base import Locks, Token
 
@@ -62,5 +63,5 @@ class DatabaseLocks(Locks):
         return True
 
     def holder_of(self, name: str) -> str | None:
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             return leases.holder_of(conn, name, utcnow())

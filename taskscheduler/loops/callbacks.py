@@ -26,6 +26,7 @@ import msgspec
 import urllib3
 from sqlalchemy import Engine, Table, and_, func, insert, select, update
 
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TaskLog
 from taskscheduler.finish import deliver
 from taskscheduler.lifecycle import TASKS
@@ -69,7 +70,7 @@ class CallbackLoop:
         t, g = TASKS.c, LOGS.c
         failures = and_(g.task_id == t.id, g.message.like(f"{FAILED}%"))
         tries = select(func.count()).where(failures).scalar_subquery()
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             due = conn.execute(
                 select(TASKS, tries.label("tries"))
                 .where(t.callback_due_at <= now)

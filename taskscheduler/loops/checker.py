@@ -34,6 +34,7 @@ from typing import Any
 from sqlalchemy import Engine, or_, select, update
 
 from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.db.engine import reading
 from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
 from taskscheduler.registry import Registry
@@ -84,7 +85,7 @@ class CheckerLoop:
             c.attempt,
             c.version,
         )
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             # Only the silent ones (index on state, heartbeat_at) and, oldest first, those
             # with a deadline: a sweep must not stop at the first BATCH of many running tasks.
             quiet = conn.execute(

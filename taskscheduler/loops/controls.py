@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, Row, Table, and_, bindparam, select, 
 from taskscheduler import control_plan
 from taskscheduler.control_plan import Child, Control, Plan
 from taskscheduler.controls import CONTROL_KINDS, FANOUT
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TaskEdge, TransitionRecord, utcnow
 from taskscheduler.lifecycle import ROW_BY_ID, TASKS, Planned, apply_many, apply_trigger
 from taskscheduler.registry import Registry
@@ -81,7 +82,7 @@ class ControlLoop:
         self.actor = f"controls:{node}"
 
     def tick(self, now: datetime) -> int:
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             touched = conn.execute(_DUE, {"now": now}).all()
         return sum(self.advance(row.id) for row in touched)
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from sqlalchemy import Engine, bindparam, select
 
 from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.db.engine import reading
 from taskscheduler.lifecycle import TASKS
 from taskscheduler.queue.base import Ready
 from taskscheduler.queue.redis import RedisQueue
@@ -55,7 +56,7 @@ class DispatcherLoop:
         self.queue = queue
 
     def tick(self, now: datetime) -> int:
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             head = conn.execute(_HEAD, {"now": now}).all()
         if not head:
             return 0  # a flushed Redis is noticed with the first task it must hold again

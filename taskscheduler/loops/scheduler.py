@@ -45,6 +45,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from taskscheduler import finish
 from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.leases import LEASES
 from taskscheduler.lifecycle import (
@@ -478,7 +479,7 @@ class SchedulerLoop:
         a minute, not one a second."""
         if wait is None:
             r = RECORDS.c
-            with self.engine.connect().execution_options(readonly=True) as conn:
+            with reading(self.engine) as conn:
                 earlier = conn.execute(
                     select(func.count()).where(r.task_id == task_id, r.trigger == Trigger.POSTPONE)
                 ).scalar_one()

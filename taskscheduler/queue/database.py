@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine, select
 
 from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.db.engine import reading
 from taskscheduler.lifecycle import TASKS
 from taskscheduler.queue.base import QueueItem
 from taskworker.states import State
@@ -29,7 +30,7 @@ class DatabaseQueue:
 
     def take(self, n: int, now: datetime) -> list[QueueItem]:
         c = TASKS.c
-        with self.engine.connect().execution_options(readonly=True) as conn:
+        with reading(self.engine) as conn:
             ids = conn.execute(
                 select(c.id)
                 .where(c.state == State.INIT, c.ready_at <= now, c.kind.not_in(CONTROL_KINDS))

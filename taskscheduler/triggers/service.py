@@ -17,6 +17,7 @@ import msgspec
 from sqlalchemy import Engine, Row, Table, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TriggerDefinition, utcnow
 from taskscheduler.lifecycle import TASKS
 from taskscheduler.tasks_service import TaskService
@@ -79,7 +80,7 @@ class TriggerService:
         query = select(TRIGGERS).order_by(_t.id).limit(limit + 1)
         if cursor is not None:
             query = query.where(_t.id > cursor)
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             rows = conn.execute(query).all()
         more = len(rows) > limit
         items = [trigger_view(row) for row in rows[:limit]]
@@ -119,7 +120,7 @@ class TriggerService:
         return trigger_view(row)
 
     def _row(self, trigger_id: int) -> Row[Any]:
-        with self._engine.connect() as conn:
+        with reading(self._engine) as conn:
             row = conn.execute(select(TRIGGERS).where(_t.id == trigger_id)).one_or_none()
         if row is None:
             raise NotFound("trigger", trigger_id)
