@@ -12,7 +12,6 @@ key cannot both insert: the unique index refuses the loser, which then reads the
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -30,9 +29,7 @@ from taskscheduler.lifecycle import (
     insert_tasks,
 )
 from taskscheduler.metrics import Metrics
-from taskscheduler.queue.base import Ready, in_line
 from taskscheduler.registry import Registry
-from taskscheduler.start_row import start_copy
 from taskscheduler.tokens import notify_token
 from taskscheduler.topologies import (
     TOPOLOGY_TYPE,
@@ -116,7 +113,7 @@ class TaskService:
                 raise
             return seen, False
         self._metrics.count_transitions(triggers)
-        self._wakeup.notify(_in_line([row]))
+        self._wakeup.notify([row])
         return created_view(row, notify_token(self._secret, row.id)), True
 
     def create_many(
@@ -149,7 +146,7 @@ class TaskService:
                 continue
             self._metrics.count_transitions(triggers)
             if triggers:
-                self._wakeup.notify(_in_line(rows.values()))
+                self._wakeup.notify(rows.values())
             views = [
                 created_view(rows[ids[i]], notify_token(self._secret, ids[i]))
                 for i in range(len(bodies))
@@ -316,15 +313,6 @@ class TaskService:
             retry_count=row.retry_count,
             plugin=plugin,
         )
-
-
-def _in_line(rows: Iterable[Row[Any]]) -> list[Ready]:
-    """The stored tasks a worker may start now, as the queue takes them: each with the copy
-    of its columns that spares the Scheduler loop reading it (:mod:`taskscheduler.start_row`)."""
-    now = utcnow()
-    return [
-        Ready(r.id, r.version, r.important_level, start_copy(r)) for r in rows if in_line(r, now)
-    ]
 
 
 def plain(body: CreateBody) -> bool:

@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Row
+
+from taskscheduler.db.models import utcnow
 from taskscheduler.finished import CHANNEL as FINISHED
+from taskscheduler.queue.base import Ready, in_line
+from taskscheduler.start_row import start_copy
 
 if TYPE_CHECKING:
-    from taskscheduler.queue.base import Ready
     from taskscheduler.queue.redis import RedisQueue
 
 log = logging.getLogger(__name__)
@@ -48,12 +52,16 @@ class Wakeup:
 
             self._redis = redis.Redis.from_url(redis_url, socket_timeout=1)
 
-    def notify(self, ready: Sequence[Ready] = ()) -> None:
-        """Wake the loops; queue ``ready`` (tasks just committed in line) first when this node
-        has the Redis queue. Best effort: a failure is a later start, never a lost task."""
+    def notify(self, stored: Iterable[Row[Any]] = ()) -> None:
+        """Wake the loops; when this node has the Redis queue, first queue those of
+        ``stored`` (whole rows of tasks just committed) that are in line, each with the copy
+        of its columns that spares the Scheduler loop reading it
+        (:mod:`taskscheduler.start_row`). Best effort: a failure is a later start, never a
+        lost task."""
         if self._redis is None:
             return
         try:
+            ready = _in_line(stored) if self._queue is not None else []
             if ready and self._queue is not None:
                 self._queue.offer(ready, self._channel)
             else:
@@ -77,3 +85,11 @@ class Wakeup:
             except Exception as exc:
                 log.warning("wake-up channel lost (%s); the loops look on their own", exc)
                 stop.wait(RECONNECT_SECONDS)
+
+
+def _in_line(rows: Iterable[Row[Any]]) -> list[Ready]:
+    """The stored tasks a worker may start now, as the queue takes them."""
+    now = utcnow()
+    return [
+        Ready(r.id, r.version, r.important_level, start_copy(r)) for r in rows if in_line(r, now)
+    ]

@@ -528,16 +528,10 @@ class SchedulerLoop:
 def _rows_to_start(conn: Connection, items: Sequence[QueueItem]) -> dict[int, Any]:
     """Each item's task as starting it reads it: the copy queued with it (see
     :mod:`taskscheduler.start_row`), else read, in one query for all of those."""
-    rows: dict[int, Any] = {}
-    unread: set[int] = set()
-    for item in items:
-        if item.start is not None:
-            rows[item.task_id] = from_copy(item.start)
-        else:
-            unread.add(item.task_id)
-    if unread - rows.keys():
-        read = conn.execute(READ_TO_START, {"ids": sorted(unread - rows.keys())})
-        rows.update((row.id, row) for row in read)
+    rows = {item.task_id: from_copy(item.start) for item in items if item.start is not None}
+    unread = sorted({item.task_id for item in items} - rows.keys())
+    if unread:
+        rows.update((row.id, row) for row in conn.execute(READ_TO_START, {"ids": unread}))
     return rows
 
 

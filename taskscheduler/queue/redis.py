@@ -163,9 +163,8 @@ class RedisQueue:
         return cls(redis.Redis.from_url(url, decode_responses=True), **kwargs)
 
     def push(self, tasks: Sequence[Ready], now: datetime) -> tuple[bool, int]:
-        """Queue ``tasks`` in the order given, skipping any
-        already queued; return whether the queue was empty of all state (built afresh) and
-        how many entries were added."""
+        """Queue ``tasks`` in the order given, skipping any already queued; return whether
+        the queue was empty of all state (built afresh) and how many entries were added."""
         fresh, pushed = self._run_push(tasks, now.isoformat(), "")
         return bool(fresh), int(pushed)
 
