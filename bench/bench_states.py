@@ -24,7 +24,7 @@ from transitions import Machine
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.lifecycle import insert_task, transition
+from taskscheduler.tasks.transitions import insert_task, transition
 from taskworker.states import MACHINE, State, _machine_transitions, decide
 
 

@@ -19,7 +19,6 @@ from gunicorn.app.base import BaseApplication
 
 from taskscheduler.api.app import create_app
 from taskscheduler.db.engine import make_engine
-from taskscheduler.finished import Finishes
 from taskscheduler.locks import make_locks
 from taskscheduler.logdumper.config import load_rules
 from taskscheduler.loops.base import Loop, LoopRunner
@@ -31,11 +30,12 @@ from taskscheduler.loops.producer import ProducerLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.queue import build_redis
 from taskscheduler.queue.database import DatabaseQueue
-from taskscheduler.registry import Registry
+from taskscheduler.queue.wakeup import Wakeup
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings
-from taskscheduler.wakeup import Wakeup
-from taskscheduler.worker_client import WorkerClient
+from taskscheduler.tasks.waiters import Finishes
+from taskscheduler.workers.client import WorkerClient
+from taskscheduler.workers.registry import Registry
 from taskworker.startup import freeze_startup
 
 log = logging.getLogger(__name__)

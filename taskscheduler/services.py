@@ -13,19 +13,19 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine
 
-from taskscheduler import finish
 from taskscheduler.db.engine import make_engine
-from taskscheduler.finished import Finishes
 from taskscheduler.metrics import Metrics
 from taskscheduler.queue import build_redis
-from taskscheduler.registry import Registry
+from taskscheduler.queue.wakeup import Wakeup
 from taskscheduler.settings import Settings
-from taskscheduler.task_actions import TaskActions
-from taskscheduler.task_queries import TaskQueries
-from taskscheduler.tasks_service import TaskService
-from taskscheduler.triggers.service import TriggerService
-from taskscheduler.wakeup import Wakeup
-from taskworker.contract import Action, TaskView
+from taskscheduler.tasks import effects as finish
+from taskscheduler.tasks.actions import TaskActions
+from taskscheduler.tasks.create import TaskService
+from taskscheduler.tasks.read import TaskQueries
+from taskscheduler.tasks.waiters import Finishes
+from taskscheduler.triggers.definitions import TriggerService
+from taskscheduler.workers.registry import Registry
+from taskworker.contract.api import Action, TaskView
 from taskworker.errors import Unavailable
 
 #: How long a client should wait before retrying a command no worker client could carry.

@@ -24,7 +24,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from taskworker.context import Control, TaskContext
-from taskworker.contract import ChangeBody, Progress, WorkerCreateBody, decode
+from taskworker.contract.api import ChangeBody, Progress
+from taskworker.contract.codec import decode
+from taskworker.contract.worker import WorkerCreateBody
 from taskworker.errors import Conflict
 from taskworker.records import Completion, TaskTable, WorkerTask
 from taskworker.reporter import Reporter

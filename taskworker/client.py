@@ -25,7 +25,7 @@ import msgspec
 import urllib3
 
 from taskworker import signing
-from taskworker.contract import decode, encode
+from taskworker.contract.codec import decode, encode
 from taskworker.errors import (
     Conflict,
     Forbidden,

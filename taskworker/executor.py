@@ -19,14 +19,8 @@ from typing import Any
 
 from taskworker.actions import INTERRUPTED, StepActions
 from taskworker.context import Control
-from taskworker.contract import (
-    Action,
-    Query,
-    StatusView,
-    TaskView,
-    WorkerCreateBody,
-    WorkerHeartbeatView,
-)
+from taskworker.contract.api import Action, Query, StatusView, TaskView
+from taskworker.contract.worker import WorkerCreateBody, WorkerHeartbeatView
 from taskworker.errors import InvalidInput, NotFound, PoolFull, StaleAttempt, Unavailable
 from taskworker.records import Completion, TaskTable, WorkerTask
 from taskworker.reporter import Reporter

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from taskworker.context import Control, TaskContext
-from taskworker.contract import Progress, TaskView, WorkerCreateBody
+from taskworker.contract.api import Progress, TaskView
+from taskworker.contract.worker import WorkerCreateBody
 from taskworker.states import State, decide
 from taskworker.task import Task
 

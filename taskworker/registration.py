@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from taskworker.client import SignedClient
-from taskworker.contract import TypeSpec, WorkerHeartbeat, WorkerRegistration
+from taskworker.contract.worker import TypeSpec, WorkerHeartbeat, WorkerRegistration
 from taskworker.errors import NotFound, TaskError
 from taskworker.task import Task
 

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from taskworker.client import SignedClient
-from taskworker.contract import (
+from taskworker.contract.worker import (
     HeartbeatReport,
     LogReport,
     NotifyReport,

@@ -18,17 +18,15 @@ import falcon
 import msgspec
 
 from taskworker import signing
-from taskworker.contract import (
+from taskworker.contract.api import Action, ErrorBody, Query
+from taskworker.contract.codec import decode
+from taskworker.contract.worker import (
     ActCall,
-    Action,
     CallBatch,
     CallResult,
     CallResults,
     CreateCall,
-    ErrorBody,
-    Query,
     WorkerCreateBody,
-    decode,
 )
 from taskworker.errors import InvalidInput, PayloadTooLarge, TaskError, Unavailable
 from taskworker.executor import Executor

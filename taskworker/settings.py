@@ -13,7 +13,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from taskworker.config import SettingsError, TaskSettings, load_settings
-from taskworker.contract import Url, WorkerName, convert
+from taskworker.contract.codec import convert
+from taskworker.contract.fields import Url, WorkerName
 from taskworker.errors import InvalidInput
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
-from taskworker.contract import TASK_TYPE_PATTERN
+from taskworker.contract.fields import TASK_TYPE_PATTERN
 from taskworker.errors import ParamsInvalid, PluginDefinitionError
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ import falcon
 
 from taskscheduler.api import errors
 from taskscheduler.api.auth import Authenticator, open_mode
+from taskscheduler.api.health import HealthResource, MetricsResource, RequestMetrics
 from taskscheduler.api.history import Children, Logs, Transitions
 from taskscheduler.api.media import BodyReader
-from taskscheduler.api.openapi import OpenAPIResource
-from taskscheduler.api.ops import HealthResource, MetricsResource, RequestMetrics
+from taskscheduler.api.openapi.document import OpenAPIResource
 from taskscheduler.api.reports import Reports
 from taskscheduler.api.tasks import TaskList, TaskResource
 from taskscheduler.api.topologies import TopologyResource

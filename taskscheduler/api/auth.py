@@ -30,7 +30,7 @@ import falcon
 
 from taskscheduler.api.media import raw_body
 from taskscheduler.settings import ROLES, Settings
-from taskscheduler.tokens import is_notify_token
+from taskscheduler.tasks.tokens import is_notify_token
 from taskworker import signing
 from taskworker.config import SettingsError
 from taskworker.errors import Forbidden, Unauthorized

@@ -25,7 +25,7 @@ import falcon
 from sqlalchemy import exc as sa
 
 from taskscheduler.api.media import reply
-from taskworker.contract import ErrorBody
+from taskworker.contract.api import ErrorBody
 from taskworker.errors import Conflict, TaskError, Unavailable
 
 log = logging.getLogger(__name__)

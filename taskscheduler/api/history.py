@@ -12,8 +12,8 @@ from taskscheduler.api import params
 from taskscheduler.api.auth import VIEWER, WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.services import Services
-from taskscheduler.task_queries import MAX_LIMIT
-from taskworker.contract import LogBatch
+from taskscheduler.tasks.read import MAX_LIMIT
+from taskworker.contract.api import LogBatch
 
 
 class Transitions(Guarded):

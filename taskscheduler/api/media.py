@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import falcon
 import msgspec
 
-from taskworker.contract import decode
+from taskworker.contract.codec import decode
 from taskworker.errors import PayloadTooLarge
 
 T = TypeVar("T")

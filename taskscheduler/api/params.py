@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import falcon
 
-from taskscheduler.task_queries import DEFAULT_LIMIT, MAX_LIMIT
+from taskscheduler.tasks.read import DEFAULT_LIMIT, MAX_LIMIT
 from taskworker.errors import InvalidInput
 
 E = TypeVar("E", bound=StrEnum)

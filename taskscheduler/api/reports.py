@@ -28,16 +28,14 @@ from sqlalchemy import Connection, insert
 from taskscheduler.api.auth import WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import GUARD_BY_IDS, TASKS, Planned, apply_many, write_records
 from taskscheduler.services import Services
-from taskscheduler.task_actions import notify, record_progress, touch
-from taskscheduler.task_queries import LOGS
-from taskworker.contract import (
-    Action,
+from taskscheduler.tasks.actions import notify, record_progress, touch
+from taskscheduler.tasks.read import LOGS
+from taskscheduler.tasks.transitions import GUARD_BY_IDS, TASKS, Planned, apply_many, write_records
+from taskworker.contract.api import Action, NotifyBody, ProgressBody
+from taskworker.contract.worker import (
     LogReport,
-    NotifyBody,
     NotifyReport,
-    ProgressBody,
     ProgressReport,
     Report,
     ReportBatch,
@@ -93,7 +91,7 @@ class _Batch:
 
     The batch's tasks are read in one query, and the most common report, a run that
     succeeded, is applied for all such tasks together (two statements for ``succeed`` and
-    ``finish`` of the lot, see :func:`~taskscheduler.lifecycle.apply_many`) once every other
+    ``finish`` of the lot, see :func:`~taskscheduler.tasks.transitions.apply_many`) once every other
     item was applied in order. Only a task's last item of the batch is deferred that way, so
     each task still sees its own reports in the order they were sent.
     """

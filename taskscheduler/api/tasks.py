@@ -13,9 +13,9 @@ from taskscheduler.api import params
 from taskscheduler.api.auth import OPERATOR, VIEWER, Access, Guarded
 from taskscheduler.api.media import body, raw_body, reply
 from taskscheduler.services import Services
-from taskscheduler.task_queries import TaskFilter
-from taskscheduler.views import CreatedBatch
-from taskworker.contract import Action, CreateBatch, CreateBody, Query
+from taskscheduler.tasks.read import TaskFilter
+from taskscheduler.tasks.views import CreatedBatch
+from taskworker.contract.api import Action, CreateBatch, CreateBody, Query
 from taskworker.errors import InvalidInput
 from taskworker.states import Outcome, State
 

@@ -7,7 +7,7 @@ import falcon
 from taskscheduler.api.auth import OPERATOR, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.services import Services
-from taskworker.contract import TopologyBody
+from taskworker.contract.api import TopologyBody
 
 
 class TopologyResource(Guarded):

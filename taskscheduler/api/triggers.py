@@ -10,8 +10,8 @@ from taskscheduler.api import params
 from taskscheduler.api.auth import OPERATOR, VIEWER, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.services import Services
-from taskscheduler.triggers.service import MAX_NEXT
-from taskworker.contract import TriggerBody
+from taskscheduler.triggers.definitions import MAX_NEXT
+from taskworker.contract.api import TriggerBody
 
 
 class TriggerAction(StrEnum):

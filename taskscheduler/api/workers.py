@@ -11,7 +11,7 @@ import falcon
 from taskscheduler.api.auth import ADMIN, VIEWER, WORKER_OR_ADMIN, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.services import Services
-from taskworker.contract import WorkerHeartbeat, WorkerRegistration
+from taskworker.contract.worker import WorkerHeartbeat, WorkerRegistration
 
 
 class Workers(Guarded):

@@ -18,7 +18,7 @@ Backends (:func:`taskscheduler.locks.make_locks` picks one from ``TASK_LOCK_BACK
 
 They hold what one node at a time should do (the Checker's sweep, callback delivery).
 The resource locks of tasks are a different thing and always stay in the database
-(:func:`taskscheduler.finish.take_resources`): they are taken inside the transaction that
+(:func:`taskscheduler.tasks.effects.take_resources`): they are taken inside the transaction that
 moves the task to ``prepare`` and released inside the one that ends its attempt, so the
 lock and the task's state commit together or not at all. No other backend can join that
 transaction: with Redis, a crash between the database commit and the Redis write would

@@ -1,4 +1,4 @@
-"""Locks in the ``leases`` table (:mod:`taskscheduler.leases`): every node of a site that
+"""Locks in the ``leases`` table (:mod:`taskscheduler.locks.leases`): every node of a site that
 shares the database shares them, with nothing else to run.
 
 Each call is one short transaction of its own. Expiry is judged by the nodes' clocks
@@ -20,9 +20,9 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from taskscheduler import leases
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
+from taskscheduler.locks import leases
 from taskscheduler.locks.base import Locks, Token
 
 #: How often a waiter looks at a name held by another process.

@@ -16,7 +16,8 @@ import msgspec
 
 from taskscheduler.logdumper.rules import Rule
 from taskworker.config import SettingsError
-from taskworker.contract import CreateBody, Name
+from taskworker.contract.api import CreateBody
+from taskworker.contract.fields import Name
 from taskworker.errors import InvalidInput
 
 SETTING = "TASK_LOGDUMPER_RULES"

@@ -5,7 +5,7 @@ A tick that handled a full ``batch`` is followed at once by the next one (a back
 at full speed); one that handled less left nothing it could do now, so no pass is spent
 finding that out while the tasks just started compete for the same CPUs. A round where no
 loop left a backlog waits ``interval``, or less when ``woken`` is set (new work announced,
-see :mod:`taskscheduler.wakeup`). An error is logged and waits longer each time, up to
+see :mod:`taskscheduler.queue.wakeup`). An error is logged and waits longer each time, up to
 :data:`MAX_BACKOFF_SECONDS`, so a database outage does not become a busy loop of stack traces.
 """
 

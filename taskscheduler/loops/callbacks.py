@@ -28,10 +28,10 @@ from sqlalchemy import Engine, Table, and_, func, insert, select, update
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TaskLog
-from taskscheduler.finish import deliver
-from taskscheduler.lifecycle import TASKS
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
-from taskscheduler.views import task_view
+from taskscheduler.tasks.effects import deliver
+from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.tasks.views import task_view
 
 log = logging.getLogger(__name__)
 LOGS = cast(Table, TaskLog.__table__)

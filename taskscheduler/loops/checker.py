@@ -3,7 +3,7 @@
 - ``running`` whose heartbeat is older than the timeout: if its worker still holds the
   attempt in ``prepare`` (the node that recorded ``run`` died before telling the worker),
   the run is started now; otherwise (the worker died, or lost its step) the attempt
-  failed; :func:`taskscheduler.settle.settle` retries it while retries remain, else
+  failed; :func:`taskscheduler.tasks.settle.settle` retries it while retries remain, else
   finishes it failed. Asynchronous tasks are exempt: their outside system owes
   a ``notify``, not heartbeats, and the deadline bounds them.
 - ``running`` past ``started_at + deadline_second``: cancelled on its worker (best effort),
@@ -33,13 +33,13 @@ from typing import Any
 
 from sqlalchemy import Engine, or_, select, update
 
-from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
-from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
-from taskscheduler.registry import Registry
-from taskscheduler.settle import settle
-from taskscheduler.worker_client import WorkerClient
+from taskscheduler.tasks.settle import settle
+from taskscheduler.tasks.transitions import TASKS, transition
+from taskscheduler.workers.client import WorkerClient
+from taskscheduler.workers.registry import Registry
 from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
 from taskworker.states import Outcome, State, Trigger
 

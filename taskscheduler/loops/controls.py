@@ -1,10 +1,10 @@
 """The ControlLoop: carries out what each touched control task's pass decides.
 
-Control tasks touched since their last pass (:mod:`taskscheduler.controls`) are read with
-their children; :func:`taskscheduler.control_plan.decide` says what to do, and it is done:
+Control tasks touched since their last pass (:mod:`taskscheduler.control.kinds`) are read with
+their children; :func:`taskscheduler.control.plan.decide` says what to do, and it is done:
 
 * moves that may concern a worker (pause, continue, cancel, rollback of a child) go one by
-  one through :func:`~taskscheduler.task_actions.act_on`, exactly as an operator's would:
+  one through :func:`~taskscheduler.tasks.actions.act_on`, exactly as an operator's would:
   the worker is told first, then the move is written on the version the pass read;
 * releases, the nested control tasks started, the children finished in ``success``, the
   control task's own moves and its progress are written in one transaction, children before
@@ -26,17 +26,17 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Row, Table, and_, bindparam, select, update
 
-from taskscheduler import control_plan
-from taskscheduler.control_plan import Child, Control, Plan
-from taskscheduler.controls import CONTROL_KINDS, FANOUT
+from taskscheduler.control import plan as control_plan
+from taskscheduler.control.kinds import CONTROL_KINDS, FANOUT
+from taskscheduler.control.plan import Child, Control, Plan
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TaskEdge, TransitionRecord, utcnow
-from taskscheduler.lifecycle import ROW_BY_ID, TASKS, Planned, apply_many, apply_trigger
-from taskscheduler.registry import Registry
 from taskscheduler.services import WorkerCommands
-from taskscheduler.task_actions import act_on
-from taskscheduler.topologies import start_control
-from taskworker.contract import Action, Strategy
+from taskscheduler.tasks.actions import act_on
+from taskscheduler.tasks.create_control import start_control
+from taskscheduler.tasks.transitions import ROW_BY_ID, TASKS, Planned, apply_many, apply_trigger
+from taskscheduler.workers.registry import Registry
+from taskworker.contract.api import Action, Strategy
 from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
 from taskworker.states import Outcome, State, Trigger
 

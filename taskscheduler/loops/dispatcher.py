@@ -25,11 +25,11 @@ from datetime import datetime
 
 from sqlalchemy import Engine, bindparam, select
 
-from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
-from taskscheduler.lifecycle import TASKS
 from taskscheduler.queue.base import Ready
 from taskscheduler.queue.redis import RedisQueue
+from taskscheduler.tasks.transitions import TASKS
 from taskworker.states import State
 
 log = logging.getLogger(__name__)

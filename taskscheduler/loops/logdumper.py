@@ -26,14 +26,14 @@ import msgspec
 from sqlalchemy import Connection, Engine, Table, insert, select, update
 
 from taskscheduler.db.models import LogOffset
-from taskscheduler.lifecycle import TASKS
 from taskscheduler.locks import Locks, Ownership
 from taskscheduler.logdumper.follower import Line, Position, follow
 from taskscheduler.logdumper.rules import Rule
-from taskscheduler.registry import Registry
-from taskscheduler.tasks_service import store
-from taskscheduler.wakeup import Wakeup
-from taskworker.contract import CreateBody
+from taskscheduler.queue.wakeup import Wakeup
+from taskscheduler.tasks.create import store
+from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.workers.registry import Registry
+from taskworker.contract.api import CreateBody
 from taskworker.errors import TaskError
 
 log = logging.getLogger(__name__)

@@ -42,13 +42,13 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import TASKS
 from taskscheduler.locks import Locks, Ownership
-from taskscheduler.tasks_service import plain, store, store_plain
+from taskscheduler.queue.wakeup import Wakeup
+from taskscheduler.tasks.create import plain, store, store_plain
+from taskscheduler.tasks.transitions import TASKS
 from taskscheduler.triggers.base import due
-from taskscheduler.triggers.service import TRIGGERS, schedule_of, template_of
-from taskscheduler.wakeup import Wakeup
-from taskworker.contract import CreateBody
+from taskscheduler.triggers.definitions import TRIGGERS, schedule_of, template_of
+from taskworker.contract.api import CreateBody
 from taskworker.states import Outcome, State
 
 log = logging.getLogger(__name__)

@@ -3,10 +3,10 @@
 For each ready task, highest ``important_level`` first and FIFO within a level:
 
 1. pick a live worker serving the type (fresh heartbeat, most slots free, see
-   :mod:`taskscheduler.loops.capacity`), or the pinned ``http_url``; none → ``postpone``
+   :mod:`taskscheduler.workers.capacity`), or the pinned ``http_url``; none → ``postpone``
    with a growing ``ready_at`` (the Checker requeues it);
 2. a type with a concurrency limit (``TASK_TYPE_LIMITS``) already at its limit →
-   ``postpone`` until one of its tasks ends (:mod:`taskscheduler.finish` wakes it);
+   ``postpone`` until one of its tasks ends (:mod:`taskscheduler.tasks.effects` wakes it);
 3. ``create`` — a new attempt — is committed *before* the worker is called, with a
    version-checked UPDATE: of several nodes that saw the task, one wins, and a crash after
    the commit leaves a recorded attempt the Checker reconciles, never a run nobody knows of;
@@ -26,7 +26,7 @@ For each ready task, highest ``important_level`` first and FIFO within a level:
 Candidates come from the queue (:mod:`taskscheduler.queue`: the tasks table, or Redis fed
 by the Dispatcher), which only says which task to try: the row is read again (or, for a
 task the API queued as it stored it, taken from the copy queued with it, see
-:mod:`taskscheduler.start_row`) and the version-checked ``create`` is the claim. An item
+:mod:`taskscheduler.tasks.start_copy`) and the version-checked ``create`` is the claim. An item
 is acknowledged once that ``create`` committed, or once its task proved not dispatchable
 (moved on, taken by another node, postponed); a crash before then leaves the item to come
 back after the redelivery timeout.
@@ -43,12 +43,19 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from taskscheduler import finish
-from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
-from taskscheduler.leases import LEASES
-from taskscheduler.lifecycle import (
+from taskscheduler.locks.leases import LEASES
+from taskscheduler.queue import Queue, QueueItem
+from taskscheduler.queue.base import in_line
+from taskscheduler.queue.database import DatabaseQueue
+from taskscheduler.tasks import effects as finish
+from taskscheduler.tasks.read import LOGS
+from taskscheduler.tasks.settle import settle
+from taskscheduler.tasks.start_copy import READ_TO_START, from_copy
+from taskscheduler.tasks.tokens import notify_token
+from taskscheduler.tasks.transitions import (
     RECORDS,
     TASKS,
     Applied,
@@ -58,16 +65,9 @@ from taskscheduler.lifecycle import (
     apply_trigger,
     transition,
 )
-from taskscheduler.loops.capacity import Capacity
-from taskscheduler.queue import Queue, QueueItem
-from taskscheduler.queue.base import in_line
-from taskscheduler.queue.database import DatabaseQueue
-from taskscheduler.settle import settle
-from taskscheduler.start_row import READ_TO_START, from_copy
-from taskscheduler.task_queries import LOGS
-from taskscheduler.tokens import notify_token
-from taskscheduler.worker_client import WorkerClient
-from taskworker.contract import Action
+from taskscheduler.workers.capacity import Capacity
+from taskscheduler.workers.client import WorkerClient
+from taskworker.contract.api import Action
 from taskworker.errors import ConcurrentUpdate, TaskError, TransitionRefused, Unavailable
 from taskworker.states import State, Trigger
 
@@ -527,7 +527,7 @@ class SchedulerLoop:
 
 def _rows_to_start(conn: Connection, items: Sequence[QueueItem]) -> dict[int, Any]:
     """Each item's task as starting it reads it: the copy queued with it (see
-    :mod:`taskscheduler.start_row`), else read, in one query for all of those."""
+    :mod:`taskscheduler.tasks.start_copy`), else read, in one query for all of those."""
     rows = {item.task_id: from_copy(item.start) for item in items if item.start is not None}
     unread = sorted({item.task_id for item in items} - rows.keys())
     if unread:

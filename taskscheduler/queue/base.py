@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
-from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.control.kinds import CONTROL_KINDS
 from taskworker.states import State
 
 
@@ -43,7 +43,8 @@ def in_line(row: Any, now: datetime) -> bool:
 @dataclass(frozen=True, slots=True)
 class QueueItem:
     """One task handed to this node; ``receipt`` is what :meth:`Queue.ack` needs back;
-    ``start`` the copy of its columns queued with it, if any (:mod:`taskscheduler.start_row`)."""
+    ``start`` the copy of its columns queued with it, if any
+    (:mod:`taskscheduler.tasks.start_copy`)."""
 
     task_id: int
     receipt: object = None

@@ -15,10 +15,10 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from taskscheduler.controls import CONTROL_KINDS
+from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
-from taskscheduler.lifecycle import TASKS
 from taskscheduler.queue.base import QueueItem
+from taskscheduler.tasks.transitions import TASKS
 from taskworker.states import State
 
 

@@ -23,7 +23,7 @@ key                               type    purpose
                                           which tells the Dispatcher to rebuild from the database
 ``{prefix}:levels``               zset    the priority levels that have a stream (score = level)
 ``{prefix}:level:{level}``        stream  entries ``task``, ``version`` (and ``start``, the
-                                          copy of :mod:`taskscheduler.start_row`); group
+                                          copy of :mod:`taskscheduler.tasks.start_copy`); group
                                           ``schedulers``
 ``{prefix}:queued``               set     ``task:version`` of every entry not yet acknowledged:
                                           the Dispatcher pushes a task only if it is not here

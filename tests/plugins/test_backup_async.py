@@ -19,7 +19,7 @@ import pytest
 from plugins.mysql.backup_async import BackupAsync
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.lifecycle import transition
+from taskscheduler.tasks.transitions import transition
 from taskworker import signing
 from taskworker.testing import TaskEnvironment
 from tests import services

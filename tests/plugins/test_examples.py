@@ -15,7 +15,7 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from taskscheduler.topology import check_dag, ready, rollback_order
+from taskscheduler.control.dag import check_dag, ready, rollback_order
 from taskworker import TaskFailed
 from taskworker.discovery import discover
 from taskworker.testing import TaskEnvironment

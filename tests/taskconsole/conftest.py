@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from taskconsole.cli import main
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.lifecycle import transition
+from taskscheduler.tasks.transitions import transition
 from taskworker import signing
 from tests import processes
 from tests.taskscheduler.api.harness import SECRET, TOKENS, WORKER_TYPES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from taskscheduler.control_plan import Child, Control, Plan, decide, progress
+from taskscheduler.control.plan import Child, Control, Plan, decide, progress
 from taskworker.states import Outcome, Trigger
 
 TOPOLOGY = Control(state="running", kind="topology")

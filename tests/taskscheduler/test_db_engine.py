@@ -8,7 +8,7 @@ from sqlalchemy import select, text
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine, read_pool_checked_out, reading
-from taskscheduler.lifecycle import ROW_BY_ID, TASKS
+from taskscheduler.tasks.transitions import ROW_BY_ID, TASKS
 
 
 def test_times_come_back_as_stored_to_the_microsecond_in_utc(mysql_engine):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from taskscheduler.fanout import TargetStatus, plan
-from taskworker.contract import Strategy
+from taskscheduler.control.fanout import TargetStatus, plan
+from taskworker.contract.api import Strategy
 from taskworker.states import Outcome
 
 P, R, S, F, C = (

@@ -7,7 +7,7 @@ import threading
 import pytest
 from sqlalchemy import Engine, text
 
-from taskscheduler.finished import Finishes, note
+from taskscheduler.tasks.waiters import Finishes, note
 
 
 class Recording(Finishes):

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 
 from taskscheduler.db.engine import make_engine
-from taskscheduler.lifecycle import (
+from taskscheduler.tasks.transitions import (
     RECORDS,
     TASKS,
     Applied,

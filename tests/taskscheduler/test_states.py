@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.lifecycle import RECORDS, TASKS, apply_trigger, insert_task
+from taskscheduler.tasks.transitions import RECORDS, TASKS, apply_trigger, insert_task
 from taskworker.errors import TransitionRefused
 from taskworker.states import Outcome, State, Trigger, allowed_triggers, decide
 

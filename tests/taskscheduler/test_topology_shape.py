@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from taskscheduler.topology import check_dag, descendants, ready, rollback_order
+from taskscheduler.control.dag import check_dag, descendants, ready, rollback_order
 from taskworker.errors import InvalidInput
 
 #: provision -> (database, user) -> schema -> backup: a diamond with a tail.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 
-from taskscheduler.wakeup import Wakeup
+from taskscheduler.queue.wakeup import Wakeup
 
 
 def test_an_announcement_wakes_a_listener_and_nothing_else_does(redis_url):

@@ -8,7 +8,9 @@ import pytest
 from plugins.noop import Noop
 from taskworker import executor as executor_module
 from taskworker.client import SignedClient
-from taskworker.contract import Action, WorkerCreateBody, decode
+from taskworker.contract.api import Action
+from taskworker.contract.codec import decode
+from taskworker.contract.worker import WorkerCreateBody
 from taskworker.errors import NotFound, PoolFull
 from taskworker.executor import Executor
 from taskworker.reporter import Reporter

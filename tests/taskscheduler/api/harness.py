@@ -11,9 +11,9 @@ from sqlalchemy import Engine, func, select
 
 from taskscheduler.api.app import create_app
 from taskscheduler.db.models import TaskLog, TransitionRecord, WorkerNode
-from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.services import Services, WorkerCommands
 from taskscheduler.settings import Settings
+from taskscheduler.tasks.transitions import TASKS, transition
 from taskworker import signing
 
 TOKENS = {"admin": "admin-token", "operator": "operator-token", "viewer": "viewer-token"}

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from taskworker.contract import Action, TaskView
+from taskworker.contract.api import Action, TaskView
 from taskworker.errors import Unavailable
 from tests.taskscheduler.api.harness import Api, build_api, drive, snapshot, state
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taskscheduler.api.openapi import document
-from taskscheduler.api.reference import render
+from taskscheduler.api.openapi.document import document
+from taskscheduler.api.openapi.reference import render
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "rest-api.md"
 
 
 def test_the_rest_reference_is_generated_from_the_current_openapi_document():
     assert DOC.read_text() == render(), (
-        "docs/rest-api.md is stale: run `python -m taskscheduler.api.reference > docs/rest-api.md`"
+        "docs/rest-api.md is stale: "
+        "run `python -m taskscheduler.api.openapi.reference > docs/rest-api.md`"
     )
 
 

@@ -20,10 +20,10 @@ import pytest
 from sqlalchemy import Engine, select
 
 from taskscheduler.api.app import create_app
-from taskscheduler.lifecycle import RECORDS, TASKS
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings
-from taskscheduler.worker_client import WorkerClient
+from taskscheduler.tasks.transitions import RECORDS, TASKS
+from taskscheduler.workers.client import WorkerClient
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 
 SECRET = "loops-secret"

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import insert_task, transition
 from taskscheduler.locks.redis import RedisLocks
 from taskscheduler.loops.callbacks import LOGS, SWEEP_LEASE, CallbackLoop
+from taskscheduler.tasks.transitions import insert_task, transition
 
 
 class Receiver:

@@ -9,10 +9,10 @@ import msgspec
 from sqlalchemy import Engine
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import insert_task, transition
-from taskscheduler.loops.capacity import Capacity
-from taskscheduler.registry import Registry
-from taskworker.contract import WorkerRegistration
+from taskscheduler.tasks.transitions import insert_task, transition
+from taskscheduler.workers.capacity import Capacity
+from taskscheduler.workers.registry import Registry
+from taskworker.contract.worker import WorkerRegistration
 
 
 def register(engine: Engine, name: str, types: list[str], capacity: int = 2) -> str:

@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import RECORDS, TASKS, insert_task, transition
 from taskscheduler.locks import DatabaseLocks
 from taskscheduler.loops.checker import SWEEP_LEASE, CheckerLoop
-from taskscheduler.registry import Registry
-from taskscheduler.worker_client import WorkerClient
+from taskscheduler.tasks.transitions import RECORDS, TASKS, insert_task, transition
+from taskscheduler.workers.client import WorkerClient
+from taskscheduler.workers.registry import Registry
 from tests.processes import free_port
 
 #: A worker address nobody listens on: every call to it fails as an unreachable worker would.

@@ -11,15 +11,15 @@ import pytest
 from sqlalchemy import event, insert, select, update
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import TASKS, transition
-from taskscheduler.loops.capacity import WORKERS
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.dispatcher import DispatcherLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.queue.base import Ready
 from taskscheduler.queue.redis import RedisQueue
-from taskscheduler.registry import Registry
-from taskscheduler.start_row import READ_TO_START, start_copy
+from taskscheduler.tasks.start_copy import READ_TO_START, start_copy
+from taskscheduler.tasks.transitions import TASKS, transition
+from taskscheduler.workers.capacity import WORKERS
+from taskscheduler.workers.registry import Registry
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 from tests.taskscheduler.loops.conftest import SECRET, Node
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
-from taskscheduler.lifecycle import TASKS, transition
 from taskscheduler.locks import LocalLocks
 from taskscheduler.loops.producer import ProducerLoop
-from taskscheduler.triggers.service import TRIGGERS
+from taskscheduler.tasks.transitions import TASKS, transition
+from taskscheduler.triggers.definitions import TRIGGERS
 from tests.taskscheduler.api.harness import Api, build_api
 
 

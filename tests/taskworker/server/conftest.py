@@ -18,10 +18,10 @@ from sqlalchemy import Engine, select
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.lifecycle import TASKS, transition
-from taskscheduler.task_queries import LOGS
+from taskscheduler.tasks.read import LOGS
+from taskscheduler.tasks.transitions import TASKS, transition
 from taskworker.client import SignedClient
-from taskworker.contract import TaskView
+from taskworker.contract.api import TaskView
 from taskworker.errors import Conflict
 from tests.processes import PYTHON, Server, free_port, start, wait_until
 

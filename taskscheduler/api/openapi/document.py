@@ -2,7 +2,7 @@
 
 Schemas come from the msgspec structs with ``msgspec.json.schema_components``, so a field
 added to a struct appears in the document without anyone editing it. The operations are the
-table in :mod:`taskscheduler.api.operations`; a test walks falcon's router and fails when a
+table in :mod:`taskscheduler.api.openapi.operations`; a test walks falcon's router and fails when a
 route or method is missing there, or listed there but not served.
 """
 
@@ -15,8 +15,8 @@ import falcon
 import msgspec
 
 from taskscheduler.api.auth import OPEN, Guarded
-from taskscheduler.api.operations import AUTH_ERRORS, ERRORS, OPERATIONS, Op
-from taskworker.contract import ErrorBody
+from taskscheduler.api.openapi.operations import AUTH_ERRORS, ERRORS, OPERATIONS, Op
+from taskworker.contract.api import ErrorBody
 
 
 def document(version: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """docs/rest-api.md, rendered from the OpenAPI document so the two can never disagree.
 
-``python -m taskscheduler.api.reference > docs/rest-api.md`` writes it; a test fails when
+``python -m taskscheduler.api.openapi.reference > docs/rest-api.md`` writes it; a test fails when
 the committed file differs from what this renders.
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskscheduler.api.openapi import document
+from taskscheduler.api.openapi.document import document
 
 HEADER = """# REST API reference
 
-Generated from `GET /openapi.json` (`python -m taskscheduler.api.reference`); do not edit
+Generated from `GET /openapi.json` (`python -m taskscheduler.api.openapi.reference`); do not edit
 by hand. Every body is JSON. Errors are `{"title", "description"}`, plus `field` for 400.
 Authentication: `Authorization: Bearer <token>` with a role (viewer < operator < admin);
 worker endpoints also accept an HMAC-signed request (see the worker contract); `notify`,

@@ -12,8 +12,8 @@ from typing import Any
 
 import falcon
 
-from taskscheduler.task_queries import MAX_LIMIT
-from taskscheduler.views import (
+from taskscheduler.tasks.read import MAX_LIMIT
+from taskscheduler.tasks.views import (
     Appended,
     CreatedBatch,
     CreatedView,
@@ -28,8 +28,7 @@ from taskscheduler.views import (
     TypeView,
     WorkerView,
 )
-from taskworker.contract import (
-    TASK_TYPE_PATTERN,
+from taskworker.contract.api import (
     Action,
     ChangeBody,
     CreateBatch,
@@ -39,13 +38,16 @@ from taskworker.contract import (
     Progress,
     ProgressBody,
     Query,
-    ReportBatch,
-    ReportResults,
     StatusView,
     TaskView,
     TopologyBody,
     TransitionView,
     TriggerBody,
+)
+from taskworker.contract.fields import TASK_TYPE_PATTERN
+from taskworker.contract.worker import (
+    ReportBatch,
+    ReportResults,
     WorkerHeartbeat,
     WorkerRegistration,
 )

@@ -1,12 +1,13 @@
 """What a task's end does beyond its own row: its resource locks, its waiters, its callback.
 
 A task of a topology or fan-out also has its control task looked at again when it
-succeeds or ends (:func:`taskscheduler.controls.after_move`).
+succeeds or ends (:func:`taskscheduler.control.kinds.after_move`).
 
 Locks and waiters are handled inside the transaction that moves the task, by
-:func:`after_move` (called from :func:`taskscheduler.lifecycle.apply_trigger`), so every path
-that ends an attempt — a worker's report, an outside ``notify``, the Checker, an operator's
-cancel — releases the same way, and a crash can never leave a finished task holding a lock:
+:func:`after_move` (called from :func:`taskscheduler.tasks.transitions.apply_trigger`), so
+every path that ends an attempt — a worker's report, an outside ``notify``, the Checker, an
+operator's cancel — releases the same way,
+and a crash can never leave a finished task holding a lock:
 
 * a task holds ``resource:<name>`` leases from ``prepare`` until it stops working on them
   (``finish``, a ``retry`` back to ``init``, a ``postpone``); releasing them sets
@@ -15,7 +16,7 @@ cancel — releases the same way, and a crash can never leave a finished task ho
 * an attempt that ended (``finish``, or ``retry`` back to ``init``) frees a slot of its
   type, so the tasks postponed by the type's concurrency limit are woken the same way.
 
-A move to ``finish`` is also noted for :mod:`taskscheduler.finished`, which tells the
+A move to ``finish`` is also noted for :mod:`taskscheduler.tasks.waiters`, which tells the
 requests waiting for the task once the transaction has committed.
 
 The ``callback_url`` is an HTTP call and never runs inside a transaction: the
@@ -32,8 +33,10 @@ from typing import Any, cast
 import urllib3
 from sqlalchemy import Connection, Table, select, update
 
-from taskscheduler import controls, finished, leases
+from taskscheduler.control import kinds as controls
 from taskscheduler.db.models import Task
+from taskscheduler.locks import leases
+from taskscheduler.tasks import waiters as finished
 from taskworker.states import Move, State, Trigger
 
 TASKS = cast(Table, Task.__table__)

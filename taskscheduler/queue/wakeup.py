@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Row
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.finished import CHANNEL as FINISHED
 from taskscheduler.queue.base import Ready, in_line
-from taskscheduler.start_row import start_copy
+from taskscheduler.tasks.start_copy import start_copy
+from taskscheduler.tasks.waiters import CHANNEL as FINISHED
 
 if TYPE_CHECKING:
     from taskscheduler.queue.redis import RedisQueue
@@ -56,7 +56,7 @@ class Wakeup:
         """Wake the loops; when this node has the Redis queue, first queue those of
         ``stored`` (whole rows of tasks just committed) that are in line, each with the copy
         of its columns that spares the Scheduler loop reading it
-        (:mod:`taskscheduler.start_row`). Best effort: a failure is a later start, never a
+        (:mod:`taskscheduler.tasks.start_copy`). Best effort: a failure is a later start, never a
         lost task."""
         if self._redis is None:
             return
@@ -77,7 +77,7 @@ class Wakeup:
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
                 # a task's end frees its worker's slot: announced for waiting clients
-                # (taskscheduler.finished), it wakes the loops too, with no message of its own
+                # (taskscheduler.tasks.waiters), it wakes the loops too, with no message of its own
                 pubsub.subscribe(self._channel, FINISHED)
                 while not stop.is_set():
                     if pubsub.get_message(timeout=1.0) is not None:

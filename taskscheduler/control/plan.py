@@ -1,8 +1,8 @@
 """What a control task's pass decides, from its children's states alone (no I/O).
 
 A topology and a fan-out differ only in which waiting children may start: a topology
-starts those whose parents all succeeded (:func:`taskscheduler.topology.ready`), a fan-out
-those its strategy allows (:func:`taskscheduler.fanout.plan`). Everything else is shared:
+starts those whose parents all succeeded (:func:`taskscheduler.control.dag.ready`), a fan-out
+those its strategy allows (:func:`taskscheduler.control.fanout.plan`). Everything else is shared:
 
 * while the control task runs, a failed child stops new starts (a topology cancels what
   waits; a fan-out as its strategy says) and, once nothing is active, the control task
@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from taskscheduler import fanout
-from taskscheduler.controls import FANOUT
-from taskscheduler.fanout import TargetStatus
-from taskscheduler.topology import descendants
-from taskworker.contract import Strategy
+from taskscheduler.control import fanout
+from taskscheduler.control.dag import descendants
+from taskscheduler.control.fanout import TargetStatus
+from taskscheduler.control.kinds import FANOUT
+from taskworker.contract.api import Strategy
 from taskworker.states import Outcome, State, Trigger
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from taskworker.contract import Strategy
+from taskworker.contract.api import Strategy
 from taskworker.states import Outcome
 
 

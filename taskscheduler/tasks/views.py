@@ -1,6 +1,6 @@
 """Response shapes of the scheduler's own resources, and stored rows turned into them.
 
-The task itself is :class:`taskworker.contract.TaskView` (shared with workers); the shapes
+The task itself is :class:`taskworker.contract.api.TaskView` (shared with workers); the shapes
 here exist only on the scheduler: pages, logs, workers, types, health. Rows come from Core
 selects (attribute access by column name), which is what the API and the loops read.
 """
@@ -17,7 +17,8 @@ from sqlalchemy import JSON, ColumnElement, Row, Table
 
 from taskscheduler.db.json_sql import embedded_json, iso_utc, json_object
 from taskscheduler.db.models import Task, UTCDateTime
-from taskworker.contract import Progress, TaskView, TransitionView, TypeSpec
+from taskworker.contract.api import Progress, TaskView, TransitionView
+from taskworker.contract.worker import TypeSpec
 
 _c = cast(Table, Task.__table__).c
 

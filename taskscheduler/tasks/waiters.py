@@ -6,7 +6,7 @@ than the tasks do. With ``wait=S`` the API holds the answer until the task has f
 ``S`` seconds passed, and learns of the end as it happens:
 
 1. every move to ``finish`` notes its task on the connection that writes it
-   (:func:`note`, called by :func:`taskscheduler.finish.after_move`);
+   (:func:`note`, called by :func:`taskscheduler.tasks.effects.after_move`);
 2. when that connection returns to the pool, the ids its committed transactions noted (a
    rollback drops its notes) are announced with each task's outcome: on a Redis channel
    that every node's API processes listen on, and to the requests waiting in this process;
@@ -38,8 +38,8 @@ POLL_SECONDS = 1.0
 DATABASE_POLL_SECONDS = 0.02
 #: How long the listener waits before subscribing again after losing Redis.
 RECONNECT_SECONDS = 1.0
-_NOTES = "taskscheduler.finished"
-_COMMITTED = "taskscheduler.finished.committed"
+_NOTES = "taskscheduler.tasks.waiters"
+_COMMITTED = "taskscheduler.tasks.waiters.committed"
 
 
 def note(conn: Connection, task_id: int, outcome: str | None) -> None:

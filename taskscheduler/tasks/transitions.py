@@ -10,7 +10,7 @@ transaction it
    ``UPDATE ... WHERE id = :id AND version = :version`` and bumps ``version``;
 4. appends the transition record;
 5. releases the resource locks and wakes the waiters the move frees
-   (:func:`taskscheduler.finish.after_move`).
+   (:func:`taskscheduler.tasks.effects.after_move`).
 
 The caller commits, so the state, the outcome and the record are durable together or not at
 all, and a batch of transitions over many tasks can share one commit (commits are the hot
@@ -42,8 +42,8 @@ from sqlalchemy import (
     update,
 )
 
-from taskscheduler import finish
 from taskscheduler.db.models import Task, TransitionRecord, utcnow
+from taskscheduler.tasks import effects as finish
 from taskworker.errors import ConcurrentUpdate, NotFound, TaskError
 from taskworker.states import Move, State, Trigger, decide
 

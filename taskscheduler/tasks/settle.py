@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import GUARD_BY_ID, Applied, Seen, apply_trigger
+from taskscheduler.tasks.transitions import GUARD_BY_ID, Applied, Seen, apply_trigger
 from taskworker.errors import NotFound
 from taskworker.states import Outcome, State, Trigger
 
@@ -74,7 +74,7 @@ def settle(
     """Apply :func:`plan` to a stored task inside ``conn``'s transaction (caller commits).
 
     ``seen`` (the task's guard row as the caller read it) and ``records`` are passed on to
-    :func:`~taskscheduler.lifecycle.apply_trigger`: the moves are then decided without
+    :func:`~taskscheduler.tasks.transitions.apply_trigger`: the moves are then decided without
     reading the row again, and their records written by the caller in one statement.
     """
     row = seen if seen is not None else conn.execute(GUARD_BY_ID, {"task_id": task_id}).first()

@@ -21,9 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from taskscheduler import finish
 from taskscheduler.db.models import WorkerNode
-from taskscheduler.lifecycle import TASKS
+from taskscheduler.tasks import effects as finish
+from taskscheduler.tasks.transitions import TASKS
 from taskworker.states import State
 
 WORKERS = WorkerNode.__table__

@@ -4,7 +4,7 @@ A topology is stored whole in one transaction — its control task, every child 
 topologies and fan-outs included) and the DAG's edges — or, when any node is bad, not at
 all, with the error naming the node (``nodes[2].params.seconds``). Children are stored
 with ``ready_at`` null: nothing dispatches them until their control task's pass releases
-them (:mod:`taskscheduler.control_plan`), so a crash right after the commit loses nothing
+them (:mod:`taskscheduler.control.plan`), so a crash right after the commit loses nothing
 and starts nothing early.
 
 A fan-out (a create with ``create_info.targets``) is the same arrangement with one child
@@ -22,11 +22,11 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert
 
-from taskscheduler.controls import FANOUT, TOPOLOGY
+from taskscheduler.control.dag import check_dag
+from taskscheduler.control.kinds import FANOUT, TOPOLOGY
 from taskscheduler.db.models import TaskEdge, utcnow
-from taskscheduler.lifecycle import apply_trigger, insert_task
-from taskscheduler.topology import check_dag
-from taskworker.contract import CreateBody, CreateInfo, ProcessArg, Strategy, TopologyNode
+from taskscheduler.tasks.transitions import apply_trigger, insert_task
+from taskworker.contract.api import CreateBody, CreateInfo, ProcessArg, Strategy, TopologyNode
 from taskworker.errors import InvalidInput, NotFound
 from taskworker.states import Trigger
 

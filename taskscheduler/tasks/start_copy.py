@@ -21,7 +21,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import JSON, Row, bindparam, select
 
-from taskscheduler.lifecycle import GUARD, TASKS
+from taskscheduler.tasks.transitions import GUARD, TASKS
 
 #: What a start reads besides the guard columns its moves are decided from: whether the task
 #: is in line, and what its worker is sent.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from taskworker.client import SignedClient, error_for
-from taskworker.contract import Action, TaskView
+from taskworker.contract.api import Action, TaskView
 from taskworker.errors import NotFound, TaskError, Unavailable
 
 #: A worker's prepare runs the plugin's checks within the request; allow it that long.
@@ -53,7 +53,7 @@ class WorkerClient:
 
     def batch(self, url: str, calls: list[dict[str, Any]]) -> list[dict[str, Any] | TaskError]:
         """Many contract calls (``{"call": "create", ...}`` / ``{"call": "act", ...}``, see
-        :class:`taskworker.contract.CallBatch`) in one request: per call its answer, or the
+        :class:`taskworker.contract.worker.CallBatch`) in one request: per call its answer, or the
         error it was answered with. A worker without ``/v1/batch`` gets them one by one; a
         request that fails as a whole is that error for every call."""
         if not calls:

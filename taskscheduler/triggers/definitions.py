@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TriggerDefinition, utcnow
-from taskscheduler.lifecycle import TASKS
-from taskscheduler.tasks_service import TaskService
+from taskscheduler.tasks.create import TaskService
+from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.tasks.views import TriggerPage, TriggerView, trigger_view
 from taskscheduler.triggers.base import Schedule, schedule_for
-from taskscheduler.views import TriggerPage, TriggerView, trigger_view
-from taskworker.contract import CreateBody, TriggerBody
+from taskworker.contract.api import CreateBody, TriggerBody
 from taskworker.errors import Conflict, InvalidInput, NotFound
 
 TRIGGERS = cast(Table, TriggerDefinition.__table__)

@@ -23,8 +23,8 @@ from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, insert,
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import TaskLog, utcnow
-from taskscheduler.lifecycle import RECORDS, TASKS
-from taskscheduler.views import (
+from taskscheduler.tasks.transitions import RECORDS, TASKS
+from taskscheduler.tasks.views import (
     TASK_VIEW_JSON,
     Appended,
     LogPage,
@@ -33,7 +33,7 @@ from taskscheduler.views import (
     task_views,
     transition_view,
 )
-from taskworker.contract import LogBatch, TransitionView
+from taskworker.contract.api import LogBatch, TransitionView
 from taskworker.errors import NotFound
 
 #: Page sizes: the default, and the most one request may ask for.

@@ -8,7 +8,7 @@ current one by the token it was given. Two uses share the table:
   and claimed again by anyone once expired;
 * resource locks held by a task (``resource:<name>`` held by ``task:<id>``), with no
   expiry: the task's own lifecycle releases them when it stops working on the resource
-  (see :mod:`taskscheduler.finish`), so a slow task never loses its lock to a timer.
+  (see :mod:`taskscheduler.tasks.effects`), so a slow task never loses its lock to a timer.
 
 Every function works inside the caller's transaction, so taking a lock and moving the task
 that needs it commit together or not at all.

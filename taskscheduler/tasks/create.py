@@ -20,18 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
-from taskscheduler.finished import Finishes
-from taskscheduler.lifecycle import (
-    ROW_BY_ID,
-    TASKS,
-    apply_trigger,
-    insert_task_row,
-    insert_tasks,
-)
 from taskscheduler.metrics import Metrics
-from taskscheduler.registry import Registry
-from taskscheduler.tokens import notify_token
-from taskscheduler.topologies import (
+from taskscheduler.queue.wakeup import Wakeup
+from taskscheduler.tasks.create_control import (
     TOPOLOGY_TYPE,
     check_fanout,
     check_nodes,
@@ -39,7 +30,15 @@ from taskscheduler.topologies import (
     store_task,
     store_topology,
 )
-from taskscheduler.views import (
+from taskscheduler.tasks.tokens import notify_token
+from taskscheduler.tasks.transitions import (
+    ROW_BY_ID,
+    TASKS,
+    apply_trigger,
+    insert_task_row,
+    insert_tasks,
+)
+from taskscheduler.tasks.views import (
     CreatedView,
     HeartbeatView,
     SummaryView,
@@ -48,8 +47,16 @@ from taskscheduler.views import (
     task_view,
     topology_view,
 )
-from taskscheduler.wakeup import Wakeup
-from taskworker.contract import CreateBody, CreateInfo, Progress, Query, StatusView, TopologyBody
+from taskscheduler.tasks.waiters import Finishes
+from taskscheduler.workers.registry import Registry
+from taskworker.contract.api import (
+    CreateBody,
+    CreateInfo,
+    Progress,
+    Query,
+    StatusView,
+    TopologyBody,
+)
 from taskworker.errors import Conflict, InvalidInput, NotFound
 from taskworker.states import ACTIVE_ON_WORKER, State, Trigger
 
@@ -213,8 +220,9 @@ class TaskService:
         check_fanout(info)
 
     def create_topology(self, body: TopologyBody, *, actor: str) -> tuple[TopologyView, bool]:
-        """Store a topology whole (see :mod:`taskscheduler.topologies`) and start its control
-        task; True when it was created by this call, False when its idempotency key was seen."""
+        """Store a topology whole (see :mod:`taskscheduler.tasks.create_control`) and start
+        its control task; True when it was created by this call, False when its idempotency
+        key was seen."""
         info = body.create_info or CreateInfo()
         for name in ("parent_task_id", "control_task_id", "targets", "strategy", "max_parallel"):
             if getattr(info, name) is not None:
@@ -273,7 +281,7 @@ class TaskService:
         self, task_type: str, task_id: int, what: Query | None, *, wait: float | None = None
     ) -> msgspec.Struct:
         """``GET /v1/task/{type}?task_id=ID[&action=...][&wait=S]``: with ``wait``, once the
-        task has finished or ``wait`` seconds passed (:mod:`taskscheduler.finished`)."""
+        task has finished or ``wait`` seconds passed (:mod:`taskscheduler.tasks.waiters`)."""
         if wait:
             found: Row[Any] | None = None
 

@@ -19,23 +19,22 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, Engine, Row, insert, update
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.lifecycle import TASKS, Applied, apply_trigger, decide_row
 from taskscheduler.metrics import Metrics
-from taskscheduler.registry import Registry
-from taskscheduler.settle import settle
-from taskscheduler.task_queries import LOGS
-from taskscheduler.tasks_service import TaskService, on_worker
-from taskscheduler.views import task_view
-from taskworker.contract import (
+from taskscheduler.tasks.create import TaskService, on_worker
+from taskscheduler.tasks.read import LOGS
+from taskscheduler.tasks.settle import settle
+from taskscheduler.tasks.transitions import TASKS, Applied, apply_trigger, decide_row
+from taskscheduler.tasks.views import task_view
+from taskscheduler.workers.registry import Registry
+from taskworker.contract.api import (
     Action,
     ChangeBody,
     NotifyBody,
     ProcessArg,
     ProgressBody,
     TaskView,
-    convert,
-    decode,
 )
+from taskworker.contract.codec import convert, decode
 from taskworker.errors import ConcurrentUpdate, Conflict, InvalidInput, StaleAttempt
 from taskworker.states import State, Trigger
 
@@ -228,7 +227,7 @@ def notify(
     records: list[dict[str, Any]] | None = None,
 ) -> list[Applied]:
     """An attempt's end as reported, settled in ``conn``'s transaction (``seen`` and
-    ``records``: see :func:`~taskscheduler.settle.settle`)."""
+    ``records``: see :func:`~taskscheduler.tasks.settle.settle`)."""
     return settle(
         conn,
         task_id,

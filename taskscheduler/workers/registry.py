@@ -1,7 +1,7 @@
 """Workers and the task types they serve, as stored in the ``workers`` table.
 
 A task type exists because some worker registered it: its row's ``task_types`` JSON maps
-each type to the worker's :class:`~taskworker.contract.TypeSpec` (params schema, blocking,
+each type to the worker's :class:`~taskworker.contract.worker.TypeSpec` (params schema, blocking,
 supported steps). When several workers serve a type, the most recently registered one's spec
 wins, so rolling out a plugin with a new schema takes effect as its workers come up.
 
@@ -30,8 +30,8 @@ from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import WorkerNode, utcnow
-from taskscheduler.views import TypeView, WorkerView, worker_view
-from taskworker.contract import TypeSpec, WorkerHeartbeat, WorkerRegistration
+from taskscheduler.tasks.views import TypeView, WorkerView, worker_view
+from taskworker.contract.worker import TypeSpec, WorkerHeartbeat, WorkerRegistration
 from taskworker.errors import InvalidInput, NotFound, ParamsInvalid
 
 WORKERS = cast(Table, WorkerNode.__table__)

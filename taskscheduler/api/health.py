@@ -14,7 +14,7 @@ from sqlalchemy import text
 from taskscheduler.api.auth import OPEN, VIEWER, Guarded
 from taskscheduler.api.media import reply
 from taskscheduler.services import Services
-from taskscheduler.views import Health
+from taskscheduler.tasks.views import Health
 
 
 class HealthResource(Guarded):
