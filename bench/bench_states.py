@@ -24,7 +24,8 @@ from transitions import Machine
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.tasks.transitions import insert_task, transition
+from taskscheduler.tasks.store import insert_task
+from taskscheduler.tasks.transitions import transition
 from taskworker.states import MACHINE, State, _machine_transitions, decide
 
 

@@ -18,24 +18,10 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 
 from taskscheduler.api.app import create_app
-from taskscheduler.db.engine import make_engine
-from taskscheduler.locks import make_locks
-from taskscheduler.logdumper.config import load_rules
-from taskscheduler.loops.base import Loop, LoopRunner
-from taskscheduler.loops.callbacks import CallbackLoop
-from taskscheduler.loops.checker import CheckerLoop
-from taskscheduler.loops.controls import ControlLoop
-from taskscheduler.loops.logdumper import LogDumperLoop
-from taskscheduler.loops.producer import ProducerLoop
-from taskscheduler.loops.scheduler import SchedulerLoop
-from taskscheduler.queue import build_redis
-from taskscheduler.queue.database import DatabaseQueue
-from taskscheduler.queue.wakeup import Wakeup
+from taskscheduler.loops.assembly import assemble
+from taskscheduler.loops.base import LoopRunner
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings
-from taskscheduler.tasks.waiters import Finishes
-from taskscheduler.workers.client import WorkerClient
-from taskscheduler.workers.registry import Registry
 from taskworker.startup import freeze_startup
 
 log = logging.getLogger(__name__)
@@ -52,71 +38,8 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    engine = make_engine(settings.db_url)
-    # the tasks the loops finish (timeouts, cancelled trees, ...) are announced to waiters
-    Finishes(settings.redis_url).install(engine)
-    client = WorkerClient(settings.worker_secret, settings.node_name)
-    redis_queue = build_redis(settings)
-    queue = redis_queue or DatabaseQueue(engine)
-    locks = make_locks(settings, engine)
-    # The Scheduler goes first in each round: a task the API queued when it stored it is
-    # started as soon as the round begins. Control tasks releasing children, and the
-    # Dispatcher queuing what was not offered, follow; work they do makes the round busy,
-    # so the next one, at once, starts what they released or queued.
-    dispatch: list[Loop] = [
-        SchedulerLoop(
-            engine,
-            client,
-            secret=settings.worker_secret,
-            node=settings.node_name,
-            worker_timeout=settings.heartbeat_timeout_seconds,
-            type_limits=settings.limits,
-            queue=queue,
-        ),
-        ControlLoop(engine, client, Registry(engine), node=settings.node_name),
-    ]
-    if redis_queue is not None:
-        # Imported here: Redis is an optional extra.
-        from taskscheduler.loops.dispatcher import DispatcherLoop
-
-        dispatch.append(DispatcherLoop(engine, redis_queue))
-    wakeup = Wakeup(settings.redis_url)
-    housekeeping: list[Loop] = [
-        CheckerLoop(
-            engine,
-            client,
-            Registry(engine),
-            node=settings.node_name,
-            heartbeat_timeout=settings.heartbeat_timeout_seconds,
-            lease_seconds=settings.lease_seconds,
-            locks=locks,
-        ),
-        CallbackLoop(
-            engine, node=settings.node_name, lease_seconds=settings.lease_seconds, locks=locks
-        ),
-    ]
-    # The Producer keeps time: a thread of its own, so a long Checker sweep never delays a
-    # fire time.
-    timed: list[Loop] = [
-        ProducerLoop(
-            engine,
-            locks,
-            node=settings.node_name,
-            lease_seconds=settings.lease_seconds,
-            wakeup=wakeup,
-        )
-    ]
-    if settings.logdumper_rules:
-        housekeeping.append(
-            LogDumperLoop(
-                engine,
-                load_rules(settings.logdumper_rules),
-                locks,
-                node=settings.node_name,
-                lease_seconds=settings.lease_seconds,
-                wakeup=wakeup,
-            )
-        )
+    services = Services.build(settings, reach_workers=True)
+    loops = assemble(services)
     stop, woken = threading.Event(), threading.Event()
 
     def orphaned() -> None:
@@ -130,19 +53,19 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     # The dispatch loops start tasks as soon as they are announced; the housekeeping loops
     # (timeouts, retries, callbacks, log files) and the Producer keep their own pace in
     # threads of their own.
-    threading.Thread(target=wakeup.listen, args=(woken, stop), daemon=True).start()
+    threading.Thread(target=services.wakeup.listen, args=(woken, stop), daemon=True).start()
     idle = LOOP_INTERVAL_SECONDS if settings.redis_url else DATABASE_IDLE_SECONDS
     keepers = [
         threading.Thread(target=LoopRunner(loops, interval, stop).run, name=name)
         for name, loops, interval in (
-            ("housekeeping", housekeeping, LOOP_INTERVAL_SECONDS),
-            ("producer", timed, PRODUCER_INTERVAL_SECONDS),
+            ("housekeeping", loops.housekeeping, LOOP_INTERVAL_SECONDS),
+            ("producer", loops.timed, PRODUCER_INTERVAL_SECONDS),
         )
     ]
     freeze_startup()
     for keeper in keepers:
         keeper.start()
-    LoopRunner(dispatch, idle, stop, woken).run()
+    LoopRunner(loops.dispatch, idle, stop, woken).run()
     for keeper in keepers:
         keeper.join()
 
@@ -181,7 +104,7 @@ class ApiApplication(BaseApplication):  # type: ignore[misc]
     def load(self) -> Any:
         services = Services.build(
             self.settings,
-            commands=WorkerClient(self.settings.worker_secret, self.settings.node_name),
+            reach_workers=True,
             multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
         )
         app = create_app(self.settings, services)

@@ -1,64 +1,37 @@
-"""The dependencies of one scheduler node, built once and handed to the API and the loops.
+"""The wiring root: the dependencies of one scheduler node, built once, in one place.
 
-Nothing here is global: a test builds a :class:`Services` over its own database, the
-gunicorn entry point builds one per process from the environment, and the loops receive the
-same object, so the API and the loops of a node share one engine pool and one metrics
-registry.
+Both halves of a node are built from a :class:`Services`: the API (``create_app``) in each
+gunicorn process, and the loops (:func:`taskscheduler.loops.assembly.assemble`) in the
+loops process, so they share one definition of how a node is put together. Nothing here is
+global: a test builds a :class:`Services` over its own database; the environment is read
+only at the edge (:mod:`taskscheduler.settings`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from taskscheduler.db.engine import make_engine
+from taskscheduler.locks import Locks, make_locks
 from taskscheduler.metrics import Metrics
-from taskscheduler.queue import build_redis
+from taskscheduler.queue import Queue, build_redis
+from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.queue.wakeup import Wakeup
 from taskscheduler.settings import Settings
-from taskscheduler.tasks import effects as finish
 from taskscheduler.tasks.actions import TaskActions
-from taskscheduler.tasks.create import TaskService
+from taskscheduler.tasks.create import TaskCreator
+from taskscheduler.tasks.effects import wake_on_end
 from taskscheduler.tasks.read import TaskQueries
 from taskscheduler.tasks.waiters import Finishes
-from taskscheduler.triggers.definitions import TriggerService
+from taskscheduler.triggers.definitions import TriggerDefinitions
+from taskscheduler.workers.client import NoWorkerClient, WorkerClient, WorkerCommands
 from taskscheduler.workers.registry import Registry
-from taskworker.contract.api import Action, TaskView
-from taskworker.errors import Unavailable
 
-#: How long a client should wait before retrying a command no worker client could carry.
-NO_CLIENT_RETRY_AFTER_SECONDS = 5
-
-
-class WorkerCommands(Protocol):
-    """How the scheduler reaches the worker a task is on (the worker client implements it).
-
-    The scheduler changes the task's state only after :meth:`command` returned, so a worker
-    that cannot be reached (raise :class:`Unavailable`) or refuses (raise a
-    :class:`~taskworker.errors.Conflict`) leaves the task as it was.
-    """
-
-    def command(self, task: TaskView, action: Action, reason: str | None) -> None:
-        """Deliver ``pause``, ``continue``, ``cancel`` or ``rollback`` to ``task.worker``."""
-
-    def summary(self, task: TaskView) -> Any:
-        """The plugin's own summary of ``task`` from its worker, or None."""
-
-
-class NoWorkerClient:
-    """Stands in until a worker client is configured: reaching a worker is impossible."""
-
-    def command(self, task: TaskView, action: Action, reason: str | None) -> None:
-        raise Unavailable(
-            f"task {task.task_id} is on worker {task.worker}, which this node cannot reach "
-            f"to {action} it",
-            NO_CLIENT_RETRY_AFTER_SECONDS,
-        )
-
-    def summary(self, task: TaskView) -> Any:
-        return None
+if TYPE_CHECKING:  # Redis is an optional extra
+    from taskscheduler.queue.redis import RedisQueue
 
 
 @dataclass(frozen=True)
@@ -67,47 +40,66 @@ class Services:
     engine: Engine
     metrics: Metrics
     registry: Registry
-    tasks: TaskService
+    tasks: TaskCreator
     actions: TaskActions
     queries: TaskQueries
+    #: How the API's actions reach the worker holding a task.
     commands: WorkerCommands
+    #: The worker contract's client, for the loops (signed, pooled per worker).
+    client: WorkerClient
     wakeup: Wakeup
-    triggers: TriggerService
+    triggers: TriggerDefinitions
     finishes: Finishes
+    locks: Locks
+    #: The queue the Scheduler loop takes from: Redis Streams when configured (fed by the
+    #: Dispatcher and by the API as it stores tasks), else the tasks table itself.
+    queue: Queue
+    #: :attr:`queue` when it is the Redis queue (the Dispatcher then runs), else None.
+    redis_queue: RedisQueue | None
 
     @classmethod
     def build(
         cls,
         settings: Settings,
         *,
+        reach_workers: bool = False,
         commands: WorkerCommands | None = None,
         multiprocess_dir: str | None = None,
         engine: Engine | None = None,
     ) -> Services:
-        """Wire a node; ``engine`` lets a caller share a pool it already has."""
+        """Wire a node. ``reach_workers``: the API's actions go to the workers through the
+        contract's client (a node does; a test may give ``commands`` of its own, or none,
+        so that reaching a worker is impossible). ``engine`` lets a caller share a pool it
+        already has."""
         eng = engine or make_engine(settings.db_url)
-        finish.wake_on_end(settings.limits)  # the reports of these types' ends free a slot
+        # the ends of these types' tasks, however they are written, free a slot
+        wake_on_end(eng, settings.limits)
         metrics = Metrics(multiprocess_dir)
         registry = Registry(eng)
-        reach = commands or NoWorkerClient()
-        wakeup = Wakeup(settings.redis_url, queue=build_redis(settings))
+        client = WorkerClient(settings.worker_secret, settings.node_name)
+        reach: WorkerCommands = commands or (client if reach_workers else NoWorkerClient())
+        redis_queue = build_redis(settings)
+        wakeup = Wakeup(settings.redis_url, queue=redis_queue)
         finishes = Finishes(settings.redis_url)
-        finishes.install(eng)
-        tasks = TaskService(
-            eng, registry, metrics, reach, settings.worker_secret, wakeup=wakeup, finishes=finishes
-        )
+        finishes.install(eng)  # the tasks this node finishes are announced to waiters
+        tasks = TaskCreator(eng, registry, metrics, settings.worker_secret, announcer=wakeup)
+        queries = TaskQueries(eng, finishes=finishes, commands=reach)
         return cls(
             settings=settings,
             engine=eng,
             metrics=metrics,
             registry=registry,
             tasks=tasks,
-            actions=TaskActions(eng, tasks, registry, metrics, reach),
-            queries=TaskQueries(eng),
+            actions=TaskActions(eng, queries, registry, metrics, reach),
+            queries=queries,
             commands=reach,
+            client=client,
             wakeup=wakeup,
-            triggers=TriggerService(eng, tasks),
+            triggers=TriggerDefinitions(eng, tasks),
             finishes=finishes,
+            locks=make_locks(settings, eng),
+            queue=redis_queue or DatabaseQueue(eng),
+            redis_queue=redis_queue,
         )
 
     def close(self) -> None:

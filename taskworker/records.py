@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from taskworker.context import Control, TaskContext
 from taskworker.contract.api import Progress, TaskView
 from taskworker.contract.worker import WorkerCreateBody
-from taskworker.states import State, decide
+from taskworker.states import ENDED, State, decide
 from taskworker.task import Task
 
 if TYPE_CHECKING:
@@ -124,11 +124,6 @@ class WorkerTask:
             paused_from=self.paused_from.value if self.paused_from else None,
             heartbeat_at=self.heartbeat_at,
         )
-
-
-#: States in which a task whose step has ended holds no slot and waits only for commands
-#: (``clean``, ``rollback``) or nothing at all.
-ENDED = frozenset({State.SUCCESS, State.FAIL, State.FINISH})
 
 
 class TaskTable:

@@ -75,8 +75,6 @@ class Outcome(StrEnum):
 S = State
 #: States a paused task may return to with ``continue`` (exactly the sources of ``pause``).
 PAUSABLE: tuple[State, ...] = (S.INIT, S.CREATE, S.PREPARE, S.POSTPOSE, S.RUNNING)
-#: States from which the task is not yet (or no longer) executing on a worker.
-ACTIVE_ON_WORKER: frozenset[State] = frozenset({S.CREATE, S.PREPARE, S.RUNNING, S.ROLLBACK})
 
 #: DESIGN §3, row by row: trigger, sources, destination. ``continue`` is expanded below.
 TABLE: tuple[tuple[Trigger, tuple[State, ...], State], ...] = (
@@ -107,6 +105,42 @@ ALLOWED_FINISH_OUTCOMES: Mapping[State, frozenset[Outcome]] = {
     S.FAIL: frozenset({Outcome.FAILED, Outcome.TIMED_OUT}),
     S.ROLLBACK: frozenset({Outcome.ROLLED_BACK, Outcome.ROLLBACK_FAILED}),
 }
+
+
+def sources(trigger: Trigger) -> frozenset[State]:
+    """The states ``trigger`` moves from, as the table says."""
+    return frozenset(s for t, froms, _ in TABLE if t is trigger for s in froms)
+
+
+# The sets of states the rest of the system asks about, each defined here, once, beside the
+# table they are read from.
+
+#: States in which a worker holds the task's attempt: created there and not yet ended, or
+#: waiting in ``success`` for its control task (its worker is the one that can roll it
+#: back). A paused task counts by the state it was paused from.
+ON_WORKER: frozenset[State] = frozenset({S.CREATE, S.PREPARE, S.RUNNING, S.ROLLBACK, S.SUCCESS})
+#: States of an attempt that holds a worker's slot (counted against capacity and type limits).
+WORKING: frozenset[State] = frozenset({S.CREATE, S.PREPARE, S.RUNNING, S.ROLLBACK, S.PAUSE})
+#: States in which a task works on nothing, so it holds no resource lock.
+IDLE: frozenset[State] = frozenset({S.INIT, S.POSTPOSE, S.FINISH})
+#: States in which ``change`` may set new params or process_arg: the task is not executing
+#: and may still (re)start (a task paused on a worker is excluded by its ``paused_from``).
+CHANGEABLE: frozenset[State] = frozenset({S.INIT, S.POSTPOSE, S.PAUSE, S.FAIL})
+#: Released tasks that have not begun on a worker: cancelled directly when work stops.
+NOT_STARTED: frozenset[State] = frozenset({S.INIT, S.POSTPOSE})
+#: States a ``rollback`` moves from.
+ROLLBACK_FROM: frozenset[State] = sources(Trigger.ROLLBACK)
+#: A child's states after which its control task has something to decide.
+DECISIVE: frozenset[State] = frozenset({S.SUCCESS, S.FINISH})
+#: States in which a worker's step has ended: it holds no slot and waits only for commands
+#: (``clean``, ``rollback``) or nothing at all.
+ENDED: frozenset[State] = frozenset({S.SUCCESS, S.FAIL, S.FINISH})
+
+
+def on_worker(state: str, paused_from: str | None, worker: str | None) -> bool:
+    """Whether a worker holds the task now, so commands must reach it (paused ones too)."""
+    current = paused_from if state == S.PAUSE else state
+    return worker is not None and current in ON_WORKER
 
 
 class _Probe:

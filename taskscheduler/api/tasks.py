@@ -61,7 +61,7 @@ class TaskResource(Guarded):
         if task_id is not None:
             if name is not None:
                 raise InvalidInput("task_name", "give either task_id or task_name, not both")
-            reply(resp, self._tasks.query(task_type, task_id, what, wait=wait))
+            reply(resp, self._queries.query(task_type, task_id, what, wait=wait))
             return
         if wait is not None:
             raise InvalidInput("wait", "needs task_id")

@@ -31,7 +31,7 @@ from taskscheduler.control.dag import descendants
 from taskscheduler.control.fanout import TargetStatus
 from taskscheduler.control.kinds import FANOUT
 from taskworker.contract.api import Strategy
-from taskworker.states import Outcome, State, Trigger
+from taskworker.states import NOT_STARTED, PAUSABLE, Outcome, State, Trigger
 
 
 class Status(StrEnum):
@@ -39,12 +39,6 @@ class Status(StrEnum):
     ACTIVE = "active"  # released and not at an end
     SUCCEEDED = "succeeded"  # in success (held) or finished succeeded
     FAILED = "failed"  # finished otherwise
-
-
-#: States a child is paused from when its control task pauses.
-PAUSABLE = frozenset({State.INIT, State.POSTPOSE, State.CREATE, State.PREPARE, State.RUNNING})
-#: Released children that have not begun on a worker: cancelled directly when work stops.
-NOT_STARTED = frozenset({State.INIT, State.POSTPOSE})
 
 
 @dataclass(frozen=True)

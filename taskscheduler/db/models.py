@@ -115,6 +115,9 @@ class Task(Base):
     outcome: Mapped[str | None] = mapped_column(String(16))
     #: The state a paused task returns to on ``continue``.
     paused_from: Mapped[str | None] = mapped_column(String(16))
+    #: Paused by its control task (not by an operator), so the control task's ``continue``
+    #: resumes it; written by every ``pause``.
+    paused_by_control: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Incremented each time the task is (re)started on a worker; fences stale reports.
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     retry_count: Mapped[int] = mapped_column(Integer, default=0)

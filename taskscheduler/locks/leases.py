@@ -18,13 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import cast
 
-from sqlalchemy import Connection, Table, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, or_, select, update
 
-from taskscheduler.db.models import Lease
+from taskscheduler.db.tables import LEASES
 
-LEASES = cast(Table, Lease.__table__)
 _c = LEASES.c
 
 

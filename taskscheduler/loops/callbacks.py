@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 import urllib3
-from sqlalchemy import Engine, Table, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, func, select
 
 from taskscheduler.db.engine import reading
-from taskscheduler.db.models import TaskLog
+from taskscheduler.db.tables import LOGS, TASKS
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
-from taskscheduler.tasks.effects import deliver
-from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.tasks.logs import write_log
 from taskscheduler.tasks.views import task_view
+from taskscheduler.tasks.write import write_task
 
 log = logging.getLogger(__name__)
-LOGS = cast(Table, TaskLog.__table__)
 SWEEP_LEASE = "sweep:callbacks"
 #: Tasks looked at per pass.
 BATCH = 50
@@ -45,6 +44,8 @@ MAX_TRIES = 8
 DELIVERED = "callback delivered"
 FAILED = "callback failed"
 ABANDONED = "callback abandoned"
+#: How long the callback's receiver may take to answer.
+CALLBACK_TIMEOUT_SECONDS = 10.0
 
 
 class CallbackLoop:
@@ -94,14 +95,21 @@ class CallbackLoop:
         # the next try after a failed one waits twice as long as the one before
         again = now + timedelta(seconds=RETRY_SECONDS * 2**failed)
         with self.engine.begin() as conn:
-            conn.execute(
-                insert(LOGS).values(
-                    task_id=row.id, attempt=row.attempt, level=level, message=line, at=now
-                )
-            )
-            conn.execute(
-                update(TASKS)
-                .where(TASKS.c.id == row.id)
-                .values(callback_due_at=again if line.startswith(FAILED) else None)
-            )
+            write_log(conn, row.id, row.attempt, line, at=now, level=level)
+            due = again if line.startswith(FAILED) else None
+            write_task(conn, [row.id], {"callback_due_at": due})
         log.log(logging.INFO if level == "info" else logging.WARNING, "task %s %s", row.id, line)
+
+
+def deliver(http: urllib3.PoolManager, url: str, task: bytes) -> int:
+    """POST the final task (JSON) to its ``callback_url``; the HTTP status, or raises
+    :class:`urllib3.exceptions.HTTPError` when the receiver cannot be reached."""
+    reply = http.request(
+        "POST",
+        url,
+        body=task,
+        headers={"Content-Type": "application/json"},
+        timeout=urllib3.Timeout(total=CALLBACK_TIMEOUT_SECONDS),
+        retries=False,
+    )
+    return int(reply.status)

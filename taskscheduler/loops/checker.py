@@ -31,13 +31,15 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, or_, select
 
 from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
+from taskscheduler.db.tables import TASKS
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
 from taskscheduler.tasks.settle import settle
-from taskscheduler.tasks.transitions import TASKS, transition
+from taskscheduler.tasks.transitions import transition
+from taskscheduler.tasks.write import write_task
 from taskscheduler.workers.client import WorkerClient
 from taskscheduler.workers.registry import Registry
 from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
@@ -170,11 +172,7 @@ class CheckerLoop:
         except TaskError:
             return False
         with self.engine.begin() as conn:
-            conn.execute(
-                update(TASKS)
-                .where(TASKS.c.id == row.id, TASKS.c.version == row.version)
-                .values(heartbeat_at=now)
-            )
+            write_task(conn, [row.id], {"heartbeat_at": now}, version=row.version)
         log.warning("task %s: run started on %s after its node died", row.id, row.worker)
         return True
 

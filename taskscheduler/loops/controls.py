@@ -22,19 +22,26 @@ from __future__ import annotations
 import itertools
 import logging
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, Table, and_, bindparam, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, select
 
 from taskscheduler.control import plan as control_plan
 from taskscheduler.control.kinds import CONTROL_KINDS, FANOUT
 from taskscheduler.control.plan import Child, Control, Plan
 from taskscheduler.db.engine import reading
-from taskscheduler.db.models import TaskEdge, TransitionRecord, utcnow
-from taskscheduler.services import WorkerCommands
-from taskscheduler.tasks.actions import act_on
-from taskscheduler.tasks.create_control import start_control
-from taskscheduler.tasks.transitions import ROW_BY_ID, TASKS, Planned, apply_many, apply_trigger
+from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import EDGES, TASKS
+from taskscheduler.tasks.actions import WorkerCommands, act_on
+from taskscheduler.tasks.bulk import Planned, apply_many
+from taskscheduler.tasks.control_tasks import (
+    clear_touch,
+    release_children,
+    start_control,
+    write_progress,
+)
+from taskscheduler.tasks.guard import ROW_BY_ID
+from taskscheduler.tasks.transitions import apply_trigger
 from taskscheduler.workers.registry import Registry
 from taskworker.contract.api import Action, Strategy
 from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
@@ -42,8 +49,6 @@ from taskworker.states import Outcome, State, Trigger
 
 log = logging.getLogger(__name__)
 _c = TASKS.c
-EDGES = cast(Table, TaskEdge.__table__)
-RECORDS = cast(Table, TransitionRecord.__table__)
 #: Control tasks handled per tick.
 BATCH = 50
 #: The control tasks whose time has come (built once: the loop runs it several times a second).
@@ -130,16 +135,6 @@ class ControlLoop:
         elif ids:
             for edge in conn.execute(select(EDGES).where(EDGES.c.task_id.in_(ids))):
                 parents[edge.task_id].append(edge.depends_on_id)
-        paused = [row.id for row in rows if row.state == State.PAUSE]
-        by_control = set()
-        if paused:
-            latest = conn.execute(
-                select(RECORDS.c.task_id, RECORDS.c.reason)
-                .where(RECORDS.c.task_id.in_(paused), RECORDS.c.trigger == Trigger.PAUSE)
-                .order_by(RECORDS.c.id)
-            ).all()
-            last = {r.task_id: r.reason for r in latest}
-            by_control = {i for i, reason in last.items() if reason == pause_reason(control.id)}
         return {
             row.id: (
                 Child(
@@ -148,7 +143,7 @@ class ControlLoop:
                     outcome=row.outcome,
                     released=row.state != State.INIT or row.ready_at is not None,
                     parents=tuple(parents[row.id]),
-                    paused_by_control=row.id in by_control,
+                    paused_by_control=row.state == State.PAUSE and row.paused_by_control,
                     paused_from=row.paused_from,
                 ),
                 row,
@@ -181,6 +176,8 @@ class ControlLoop:
                             action,
                             actor=self.actor,
                             reason=reasons[name],
+                            # stored, so that this control task's continue resumes it
+                            changes={"paused_by_control": True} if name == "pause" else None,
                         )
                     moved += 1
                 except NotFound as exc:
@@ -203,24 +200,19 @@ class ControlLoop:
 
     def _rollback_failed(self, row: Row[Any], reason: str) -> None:
         """A child that cannot be undone ends ``rollback_failed``, and the saga goes on."""
+        plan = Planned(
+            row.id,
+            row.version,
+            reason=reason,
+            then=(Trigger.FINISH,),
+            outcome=Outcome.ROLLBACK_FAILED,
+            seen=row,
+            then_reason=reason,
+        )
         with self.engine.begin() as conn:
-            applied = apply_trigger(
-                conn,
-                row.id,
-                Trigger.ROLLBACK,
-                actor=self.actor,
-                reason=reason,
-                expect_version=row.version,
-            )
-            apply_trigger(
-                conn,
-                row.id,
-                Trigger.FINISH,
-                actor=self.actor,
-                reason=reason,
-                outcome=Outcome.ROLLBACK_FAILED,
-                expect_version=applied.version,
-            )
+            done = apply_many(conn, Trigger.ROLLBACK, [plan], actor=self.actor)[row.id]
+        if isinstance(done, TaskError):
+            raise done
 
     def _write(
         self,
@@ -235,12 +227,7 @@ class ControlLoop:
         moved = 0
         now = utcnow()
         simple = [i for i in plan.release if rows[i].kind not in CONTROL_KINDS]
-        if simple:
-            moved += conn.execute(
-                update(TASKS)
-                .where(_c.id.in_(simple), _c.state == State.INIT, _c.ready_at.is_(None))
-                .values(ready_at=now)
-            ).rowcount
+        moved += release_children(conn, simple, now)
         for child_id in plan.release:
             if rows[child_id].kind in CONTROL_KINDS:
                 start_control(conn, child_id, actor=self.actor, now=now)
@@ -276,18 +263,9 @@ class ControlLoop:
                 now=now,
             ).version
             moved += 1
-        percent, message = progress
         again = None if complete else now + timedelta(seconds=RETRY_SECONDS)
-        conn.execute(
-            update(TASKS)
-            .where(_c.id == control.id)
-            .values(progress_percent=percent, progress_message=message[:1024])
-        )
-        conn.execute(
-            update(TASKS)
-            .where(and_(_c.id == control.id, _c.ready_at == control.ready_at))
-            .values(ready_at=again)
-        )
+        write_progress(conn, control.id, *progress)
+        clear_touch(conn, control.id, seen=control.ready_at, again=again)
         return moved
 
 

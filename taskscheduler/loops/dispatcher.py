@@ -27,9 +27,9 @@ from sqlalchemy import Engine, bindparam, select
 
 from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
+from taskscheduler.db.tables import TASKS
 from taskscheduler.queue.base import Ready
 from taskscheduler.queue.redis import RedisQueue
-from taskscheduler.tasks.transitions import TASKS
 from taskworker.states import State
 
 log = logging.getLogger(__name__)

@@ -20,24 +20,22 @@ import itertools
 import logging
 import socket
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Engine, Table, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from taskscheduler.db.models import LogOffset
+from taskscheduler.db.tables import OFFSETS, TASKS
 from taskscheduler.locks import Locks, Ownership
 from taskscheduler.logdumper.follower import Line, Position, follow
 from taskscheduler.logdumper.rules import Rule
 from taskscheduler.queue.wakeup import Wakeup
 from taskscheduler.tasks.create import store
-from taskscheduler.tasks.transitions import TASKS
 from taskscheduler.workers.registry import Registry
 from taskworker.contract.api import CreateBody
 from taskworker.errors import TaskError
 
 log = logging.getLogger(__name__)
-OFFSETS = cast(Table, LogOffset.__table__)
 _o = OFFSETS.c
 #: Lines read per rule and pass (the rest waits for the next pass, which comes at once).
 MAX_LINES = 1000

@@ -42,12 +42,13 @@ from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import TASKS, TRIGGERS
 from taskscheduler.locks import Locks, Ownership
 from taskscheduler.queue.wakeup import Wakeup
-from taskscheduler.tasks.create import plain, store, store_plain
-from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.tasks.create import store
+from taskscheduler.tasks.store import plain, store_plain
 from taskscheduler.triggers.base import due
-from taskscheduler.triggers.definitions import TRIGGERS, schedule_of, template_of
+from taskscheduler.triggers.definitions import schedule_of, template_of
 from taskworker.contract.api import CreateBody
 from taskworker.states import Outcome, State
 

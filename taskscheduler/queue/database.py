@@ -17,8 +17,8 @@ from sqlalchemy import Engine, select
 
 from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
+from taskscheduler.db.tables import TASKS
 from taskscheduler.queue.base import QueueItem
-from taskscheduler.tasks.transitions import TASKS
 from taskworker.states import State
 
 

@@ -14,17 +14,21 @@ stream of them never makes a concurrent transition fail.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, insert, update
+from sqlalchemy import Connection, Engine, Row, update
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import TASKS
 from taskscheduler.metrics import Metrics
-from taskscheduler.tasks.create import TaskService, on_worker
-from taskscheduler.tasks.read import LOGS
-from taskscheduler.tasks.settle import settle
-from taskscheduler.tasks.transitions import TASKS, Applied, apply_trigger, decide_row
+from taskscheduler.tasks.guard import Applied
+from taskscheduler.tasks.logs import write_log
+from taskscheduler.tasks.read import TaskQueries, on_worker
+from taskscheduler.tasks.settle import notify
+from taskscheduler.tasks.transitions import apply_trigger, decide_row
 from taskscheduler.tasks.views import task_view
+from taskscheduler.tasks.write import write_changes
+from taskscheduler.workers.client import WorkerCommands
 from taskscheduler.workers.registry import Registry
 from taskworker.contract.api import (
     Action,
@@ -35,11 +39,8 @@ from taskworker.contract.api import (
     TaskView,
 )
 from taskworker.contract.codec import convert, decode
-from taskworker.errors import ConcurrentUpdate, Conflict, InvalidInput, StaleAttempt
-from taskworker.states import State, Trigger
-
-if TYPE_CHECKING:
-    from taskscheduler.services import WorkerCommands
+from taskworker.errors import Conflict, InvalidInput, StaleAttempt
+from taskworker.states import CHANGEABLE, State, Trigger
 
 _c = TASKS.c
 
@@ -56,9 +57,6 @@ TRIGGERS: dict[Action, Trigger] = {
 }
 #: Of those, the ones the worker holding the task must carry out.
 TO_WORKER = frozenset({Action.PAUSE, Action.CONTINUE, Action.CANCEL, Action.ROLLBACK})
-#: States in which new params or process_arg take effect: the task is not executing and may
-#: still (re)start. A task paused on a worker is excluded by :func:`on_worker`.
-CHANGEABLE = frozenset({State.INIT, State.POSTPOSE, State.PAUSE, State.FAIL})
 #: process_arg fields ``change`` may set (task_status is what pause/continue are for).
 CHANGEABLE_ARGS = ("start_time", "deadline_second", "lock_timeout", "max_retry")
 
@@ -67,13 +65,13 @@ class TaskActions:
     def __init__(
         self,
         engine: Engine,
-        tasks: TaskService,
+        queries: TaskQueries,
         registry: Registry,
         metrics: Metrics,
         commands: WorkerCommands,
     ) -> None:
         self._engine = engine
-        self._tasks = tasks
+        self._queries = queries
         self._registry = registry
         self._metrics = metrics
         self._commands = commands
@@ -99,7 +97,7 @@ class TaskActions:
 
         ``attempt``, sent by workers, fences reports from an attempt that was superseded.
         """
-        row = self._tasks.row(task_type, task_id)
+        row = self._queries.row(task_type, task_id)
         if attempt is not None and attempt != row.attempt:
             raise StaleAttempt(task_id, attempt, row.attempt)
         handler = self._handlers.get(action)
@@ -107,7 +105,7 @@ class TaskActions:
             self._trigger(row, action, actor, reason)
         else:
             handler(row, body, actor, reason)
-        return task_view(self._tasks.row(task_type, task_id))
+        return task_view(self._queries.row(task_type, task_id))
 
     def _trigger(self, row: Row[Any], action: Action, actor: str, reason: str | None) -> None:
         applied = act_on(self._engine, self._commands, row, action, actor=actor, reason=reason)
@@ -132,22 +130,9 @@ class TaskActions:
             raise InvalidInput("body", "names nothing to change (params or process_arg)")
         now = utcnow()
         with self._engine.begin() as conn:
-            written = conn.execute(
-                update(TASKS)
-                .where(_c.id == row.id, _c.version == row.version)
-                .values({**values, "version": row.version + 1, "updated_at": now})
-            )
-            if written.rowcount != 1:
-                raise ConcurrentUpdate(row.id)
+            write_changes(conn, row.id, values, version=row.version, now=now)
             note = f"changed {', '.join(sorted(values))} ({actor})"
-            conn.execute(
-                insert(LOGS).values(
-                    task_id=row.id,
-                    attempt=row.attempt,
-                    message=f"{note}: {reason}" if reason else note,
-                    at=now,
-                )
-            )
+            write_log(conn, row.id, row.attempt, f"{note}: {reason}" if reason else note, at=now)
 
     def _progress(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
         report = decode(body or b"{}", ProgressBody, root="")
@@ -163,7 +148,7 @@ class TaskActions:
         report = decode(body or b"{}", NotifyBody, root="")
         with self._engine.begin() as conn:
             applied = notify(conn, row.id, report, actor=actor, reason=reason)
-        self._metrics.count_transitions([a.move.trigger.value for a in applied])
+        self._metrics.count_transitions(applied.triggers)
 
 
 def act_on(
@@ -174,6 +159,7 @@ def act_on(
     *,
     actor: str,
     reason: str | None,
+    changes: dict[str, Any] | None = None,
 ) -> Applied:
     """Apply the trigger of ``action`` to the task ``row`` shows, telling its worker first
     when it holds the task; the write is conditional on ``row``'s version (see the module
@@ -182,7 +168,8 @@ def act_on(
     decide_row(row, trigger, task_id=row.id)
     if action in TO_WORKER and on_worker(row):
         commands.command(task_view(row), action, reason)
-    changes = {"ready_at": utcnow()} if trigger is Trigger.RETRY else None
+    if trigger is Trigger.RETRY:
+        changes = {**(changes or {}), "ready_at": utcnow()}
     with engine.begin() as conn:
         return apply_trigger(
             conn,
@@ -214,38 +201,6 @@ def record_progress(conn: Connection, task_id: int, report: ProgressBody) -> Non
         progress_percent=report.percent,
         progress_message=report.message,
     )
-
-
-def notify(
-    conn: Connection,
-    task_id: int,
-    report: NotifyBody,
-    *,
-    actor: str,
-    reason: str | None = None,
-    seen: Any = None,
-    records: list[dict[str, Any]] | None = None,
-) -> list[Applied]:
-    """An attempt's end as reported, settled in ``conn``'s transaction (``seen`` and
-    ``records``: see :func:`~taskscheduler.tasks.settle.settle`)."""
-    return settle(
-        conn,
-        task_id,
-        success=report.success,
-        actor=actor,
-        result=report.result,
-        error=report.error,
-        retryable=_retryable(report.error),
-        reason=reason,
-        seen=seen,
-        records=records,
-    )
-
-
-def _retryable(error: Any) -> bool:
-    """A failure is retried unless its reporter said it cannot help (``retryable: false``,
-    as a plugin's ``TaskFailed(retryable=False)`` reaches the scheduler)."""
-    return not (isinstance(error, dict) and error.get("retryable") is False)
 
 
 def _process_arg_changes(row: Row[Any], given: dict[str, Any]) -> dict[str, Any]:

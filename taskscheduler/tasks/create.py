@@ -1,7 +1,7 @@
-"""Creating tasks and reading one task: what ``POST`` and ``GET /v1/task/{type}`` do.
+"""Creating tasks: what ``POST /v1/task/{type}``, a batch and ``POST /v1/topology`` do.
 
 Every way a task comes to exist — a single create, a batch, a topology's nodes, a fan-out's
-targets — goes through :meth:`TaskService.check` and the same columns, so it shares the same
+targets — goes through :meth:`TaskCreator.check` and the same columns, so it shares the same
 checks: the type must be registered, the params must satisfy its schema, linked tasks must
 exist, all before anything is stored.
 
@@ -12,92 +12,80 @@ key cannot both insert: the unique index refuses the loser, which then reads the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-import msgspec
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import IntegrityError
 
+from taskscheduler.control.checks import TOPOLOGY_TYPE, check_fanout, check_nodes
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import TASKS
 from taskscheduler.metrics import Metrics
-from taskscheduler.queue.wakeup import Wakeup
-from taskscheduler.tasks.create_control import (
-    TOPOLOGY_TYPE,
-    check_fanout,
-    check_nodes,
-    start_control,
-    store_task,
-    store_topology,
+from taskscheduler.tasks.control_tasks import start_control, store_task, store_topology
+from taskscheduler.tasks.guard import ROW_BY_ID
+from taskscheduler.tasks.store import (
+    check_links,
+    columns,
+    insert_task_row,
+    plain,
+    store_plain,
 )
 from taskscheduler.tasks.tokens import notify_token
-from taskscheduler.tasks.transitions import (
-    ROW_BY_ID,
-    TASKS,
-    apply_trigger,
-    insert_task_row,
-    insert_tasks,
-)
+from taskscheduler.tasks.transitions import apply_trigger
 from taskscheduler.tasks.views import (
     CreatedView,
-    HeartbeatView,
-    SummaryView,
     TopologyView,
     created_view,
-    task_view,
     topology_view,
 )
-from taskscheduler.tasks.waiters import Finishes
 from taskscheduler.workers.registry import Registry
 from taskworker.contract.api import (
     CreateBody,
     CreateInfo,
-    Progress,
-    Query,
-    StatusView,
     TopologyBody,
 )
 from taskworker.errors import Conflict, InvalidInput, NotFound
-from taskworker.states import ACTIVE_ON_WORKER, State, Trigger
-
-if TYPE_CHECKING:
-    from taskscheduler.services import WorkerCommands
+from taskworker.states import State, Trigger
 
 _c = TASKS.c
 #: Most tasks one batch create may hold (the body size limit applies as well).
 MAX_BATCH = 1000
 
 
-#: A task waiting in ``success`` (a topology's or fan-out's child) is still on its worker,
-#: which is the one that can roll it back.
-ON_WORKER = ACTIVE_ON_WORKER | {State.SUCCESS}
+class Announcer(Protocol):
+    """Tells the dispatch loops of every node that tasks were stored (the queue's wake-up
+    implements it): a task submitted to one node starts within milliseconds on any."""
+
+    def notify(self, stored: Iterable[Row[Any]] = ()) -> None:
+        """``stored``: the rows just committed, queued at once where the queue allows."""
 
 
-def on_worker(row: Row[Any]) -> bool:
-    """Whether a worker holds the task now, so commands must reach it (paused ones too)."""
-    current = row.paused_from if row.state == State.PAUSE else row.state
-    return row.worker is not None and current in ON_WORKER
+class Silent:
+    """An :class:`Announcer` for a node without one: the loops find the tasks on their own."""
+
+    def notify(self, stored: Iterable[Row[Any]] = ()) -> None:
+        return None
 
 
-class TaskService:
+class TaskCreator:
+    """``POST /v1/task/{type}``, batches and topologies: every check, then one transaction."""
+
     def __init__(
         self,
         engine: Engine,
         registry: Registry,
         metrics: Metrics,
-        commands: WorkerCommands,
         secret: str | None,
         *,
-        wakeup: Wakeup | None = None,
-        finishes: Finishes | None = None,
+        announcer: Announcer | None = None,
     ) -> None:
         self._engine = engine
         self._registry = registry
         self._metrics = metrics
-        self._commands = commands
         self._secret = secret
-        self._wakeup = wakeup or Wakeup(None)
-        self._finishes = finishes or Finishes(None)
+        self._wakeup: Announcer = announcer or Silent()
 
     def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
         """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
@@ -108,7 +96,7 @@ class TaskService:
         try:
             with self._engine.begin() as conn:
                 if plain(body) and body.create_info.control_task_id is None:
-                    row = insert_task_row(conn, _columns(task_type, body), actor=actor)
+                    row = insert_task_row(conn, columns(task_type, body), actor=actor)
                     triggers = [Trigger.SUBMIT.value]
                 else:
                     task_id, triggers = store(conn, task_type, body, actor)
@@ -220,7 +208,7 @@ class TaskService:
         check_fanout(info)
 
     def create_topology(self, body: TopologyBody, *, actor: str) -> tuple[TopologyView, bool]:
-        """Store a topology whole (see :mod:`taskscheduler.tasks.create_control`) and start
+        """Store a topology whole (see :mod:`taskscheduler.tasks.control_tasks`) and start
         its control task; True when it was created by this call, False when its idempotency
         key was seen."""
         info = body.create_info or CreateInfo()
@@ -238,7 +226,7 @@ class TaskService:
                         on_failure=body.on_failure,
                         nodes=body.nodes,
                         info=info,
-                        columns=_columns,
+                        columns=columns,
                         actor=actor,
                     )
                     start_control(conn, control_id, actor=actor, now=utcnow())
@@ -269,85 +257,6 @@ class TaskService:
             )
         return created_view(row, notify_token(self._secret, row.id))
 
-    def row(self, task_type: str, task_id: int) -> Row[Any]:
-        """The stored task; :class:`NotFound` also when it exists under another type."""
-        with reading(self._engine) as conn:
-            row = conn.execute(ROW_BY_ID, {"task_id": task_id}).first()
-        if row is None or row.task_type != task_type:
-            raise NotFound(f"{task_type} task", task_id)
-        return row
-
-    def query(
-        self, task_type: str, task_id: int, what: Query | None, *, wait: float | None = None
-    ) -> msgspec.Struct:
-        """``GET /v1/task/{type}?task_id=ID[&action=...][&wait=S]``: with ``wait``, once the
-        task has finished or ``wait`` seconds passed (:mod:`taskscheduler.tasks.waiters`)."""
-        if wait:
-            found: Row[Any] | None = None
-
-            def finished() -> bool:
-                nonlocal found
-                found = self.row(task_type, task_id)
-                return bool(found.state == State.FINISH)
-
-            # the first look is made once the wait is registered: one read, no end missed
-            outcome = self._finishes.wait(task_id, wait, finished)
-            if outcome is not None:  # announced: the status needs nothing more
-                if what is Query.STATUS:
-                    return StatusView(task_id, State.FINISH, outcome)
-                found = self.row(task_type, task_id)
-            assert found is not None
-            row = found
-        else:
-            row = self.row(task_type, task_id)
-        progress = Progress(row.progress_percent, row.progress_message)
-        if what is None:
-            return task_view(row)
-        if what is Query.STATUS:
-            return StatusView(row.id, row.state, row.outcome)
-        if what is Query.PROGRESS:
-            return progress
-        if what is Query.HEARTBEAT:
-            return HeartbeatView(row.id, row.heartbeat_at, row.worker)
-        plugin = self._commands.summary(task_view(row)) if on_worker(row) else None
-        return SummaryView(
-            task_id=row.id,
-            task_status=row.state,
-            outcome=row.outcome,
-            progress=progress,
-            result=row.result,
-            error=row.error,
-            attempt=row.attempt,
-            retry_count=row.retry_count,
-            plugin=plugin,
-        )
-
-
-def plain(body: CreateBody) -> bool:
-    """Whether the task is one row and one record (no fan-out, not paused, no links to check),
-    so that many of them can be inserted together (:func:`store_plain`)."""
-    info = body.create_info
-    return (
-        info.targets is None
-        and body.process_arg.task_status != State.PAUSE
-        and info.parent_task_id is None
-    )
-
-
-def store_plain(
-    conn: Connection,
-    items: list[tuple[str, CreateBody]],
-    actor: str,
-    *,
-    links: list[dict[str, Any]] | None = None,
-) -> list[int]:
-    """Insert many :func:`plain` tasks in two statements; their ids in order."""
-    rows = [
-        {**_columns(task_type, body), **(links[index] if links else {})}
-        for index, (task_type, body) in enumerate(items)
-    ]
-    return insert_tasks(conn, rows, actor=actor)
-
 
 def store(
     conn: Connection,
@@ -359,8 +268,8 @@ def store(
 ) -> tuple[int, list[str]]:
     """Insert one checked task in ``conn``'s transaction (``link``: more columns, such as a
     trigger instance's ``trigger_id`` and ``fire_time``); its id and the triggers applied."""
-    _check_links(conn, body)
-    task_id = store_task(conn, task_type, body, _columns, actor, link=link)
+    check_links(conn, body)
+    task_id = store_task(conn, task_type, body, columns, actor, link=link)
     triggers = [Trigger.SUBMIT.value]
     if body.create_info.targets is not None:
         start_control(conn, task_id, actor=actor, now=utcnow())
@@ -368,43 +277,3 @@ def store(
         apply_trigger(conn, task_id, Trigger.PAUSE, actor=actor, reason="created paused")
         triggers.append(Trigger.PAUSE.value)
     return task_id, triggers
-
-
-def _columns(task_type: str, body: CreateBody) -> dict[str, Any]:
-    info, arg = body.create_info, body.process_arg
-    values: dict[str, Any] = {
-        "task_type": task_type,
-        "task_name": info.task_name,
-        "important_level": info.important_level,
-        "http_url": info.http_url,
-        "parent_task_id": info.parent_task_id,
-        "control_task_id": info.control_task_id,
-        "callback_url": info.callback_url,
-        "idempotency_key": info.idempotency_key,
-        "resources": info.resources or [],
-        "targets": info.targets,
-        "strategy": info.strategy.value if info.strategy else None,
-        "max_parallel": info.max_parallel,
-        "start_time": arg.start_time,
-        "deadline_second": arg.deadline_second,
-        "lock_timeout": arg.lock_timeout,
-        "max_retry": arg.max_retry,
-        "params": body.params,
-    }
-    if arg.start_time is not None:
-        values["ready_at"] = arg.start_time
-    return values
-
-
-def _check_links(conn: Connection, body: CreateBody) -> None:
-    """Linked tasks must exist; a foreign-key error would otherwise look like a repeat key."""
-    links = {
-        "create_info.parent_task_id": body.create_info.parent_task_id,
-        "create_info.control_task_id": body.create_info.control_task_id,
-    }
-    for field, linked in links.items():
-        if (
-            linked is not None
-            and conn.execute(select(_c.id).where(_c.id == linked)).one_or_none() is None
-        ):
-            raise InvalidInput(field, f"no task {linked}")

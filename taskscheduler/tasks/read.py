@@ -1,4 +1,5 @@
-"""Read-side queries over many tasks and a task's history, shared by the API and the CLI.
+"""Reading tasks: one task (``GET /v1/task/{type}``, with ``wait=``), pages of many, a
+task's children, history and logs.
 
 Lists are paged by keyset on the id, never by offset: a page costs the same at the end of a
 million rows as at the start, and rows inserted meanwhile neither repeat nor skip entries.
@@ -17,31 +18,44 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Select, Table, insert, or_, select
+import msgspec
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Select, insert, or_, select
 
 from taskscheduler.db.engine import reading
-from taskscheduler.db.models import TaskLog, utcnow
-from taskscheduler.tasks.transitions import RECORDS, TASKS
+from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import LOGS, RECORDS, TASKS
+from taskscheduler.tasks.guard import ROW_BY_ID
 from taskscheduler.tasks.views import (
     TASK_VIEW_JSON,
     Appended,
+    HeartbeatView,
     LogPage,
+    SummaryView,
     TaskPage,
     log_view,
+    task_view,
     task_views,
     transition_view,
 )
-from taskworker.contract.api import LogBatch, TransitionView
+from taskscheduler.tasks.waiters import Finishes
+from taskscheduler.workers.client import NoWorkerClient, WorkerCommands
+from taskworker import states
+from taskworker.contract.api import LogBatch, Progress, Query, StatusView, TransitionView
 from taskworker.errors import NotFound
+from taskworker.states import State
 
 #: Page sizes: the default, and the most one request may ask for.
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
-LOGS = cast(Table, TaskLog.__table__)
 _c = TASKS.c
+
+
+def on_worker(row: Row[Any]) -> bool:
+    """Whether a worker holds the task ``row`` shows (see :func:`taskworker.states.on_worker`)."""
+    return states.on_worker(row.state, row.paused_from, row.worker)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +84,71 @@ class TaskFilter:
 
 
 class TaskQueries:
-    def __init__(self, engine: Engine) -> None:
+    """Reading tasks: one (with ``wait=``), pages of many, their children, history and logs."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        finishes: Finishes | None = None,
+        commands: WorkerCommands | None = None,
+    ) -> None:
         self._engine = engine
+        self._finishes = finishes or Finishes(None)
+        self._commands = commands or NoWorkerClient()
+
+    def row(self, task_type: str, task_id: int) -> Row[Any]:
+        """The stored task; :class:`NotFound` also when it exists under another type."""
+        with reading(self._engine) as conn:
+            row = conn.execute(ROW_BY_ID, {"task_id": task_id}).first()
+        if row is None or row.task_type != task_type:
+            raise NotFound(f"{task_type} task", task_id)
+        return row
+
+    def query(
+        self, task_type: str, task_id: int, what: Query | None, *, wait: float | None = None
+    ) -> msgspec.Struct:
+        """``GET /v1/task/{type}?task_id=ID[&action=...][&wait=S]``: with ``wait``, once the
+        task has finished or ``wait`` seconds passed (:mod:`taskscheduler.tasks.waiters`)."""
+        if wait:
+            found: Row[Any] | None = None
+
+            def finished() -> bool:
+                nonlocal found
+                found = self.row(task_type, task_id)
+                return bool(found.state == State.FINISH)
+
+            # the first look is made once the wait is registered: one read, no end missed
+            outcome = self._finishes.wait(task_id, wait, finished)
+            if outcome is not None:  # announced: the status needs nothing more
+                if what is Query.STATUS:
+                    return StatusView(task_id, State.FINISH, outcome)
+                found = self.row(task_type, task_id)
+            assert found is not None
+            row = found
+        else:
+            row = self.row(task_type, task_id)
+        progress = Progress(row.progress_percent, row.progress_message)
+        if what is None:
+            return task_view(row)
+        if what is Query.STATUS:
+            return StatusView(row.id, row.state, row.outcome)
+        if what is Query.PROGRESS:
+            return progress
+        if what is Query.HEARTBEAT:
+            return HeartbeatView(row.id, row.heartbeat_at, row.worker)
+        plugin = self._commands.summary(task_view(row)) if on_worker(row) else None
+        return SummaryView(
+            task_id=row.id,
+            task_status=row.state,
+            outcome=row.outcome,
+            progress=progress,
+            result=row.result,
+            error=row.error,
+            attempt=row.attempt,
+            retry_count=row.retry_count,
+            plugin=plugin,
+        )
 
     def tasks(
         self, where: TaskFilter, *, limit: int = DEFAULT_LIMIT, cursor: int | None = None

@@ -1,4 +1,5 @@
-r"""What an attempt's result does to its task: the one policy for ``notify`` and the loops.
+r"""What an attempt's result does to its task: the one policy for reports, ``notify`` and
+the loops.
 
 An asynchronous task's ``notify``, a synchronous run's return, the Checker's timeouts: each
 ends an attempt with success or failure, and the task's next moves follow from its state and
@@ -24,8 +25,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.tasks.transitions import GUARD_BY_ID, Applied, Seen, apply_trigger
-from taskworker.errors import NotFound
+from taskscheduler.tasks.bulk import Planned, apply_many
+from taskscheduler.tasks.guard import GUARD_BY_ID, Applied, GuardRow
+from taskworker.contract.api import NotifyBody
+from taskworker.errors import NotFound, TaskError
 from taskworker.states import Outcome, State, Trigger
 
 Step = tuple[Trigger, Outcome | None]
@@ -56,6 +59,47 @@ def plan(
     return [(Trigger.FAIL, None), (Trigger.FINISH, failure_outcome)]
 
 
+def planned(
+    task_id: int,
+    row: GuardRow,
+    *,
+    success: bool,
+    result: Any = None,
+    error: Any = None,
+    retryable: bool = True,
+    failure_outcome: Outcome = Outcome.FAILED,
+    reason: str | None = None,
+    now: datetime,
+    seen: bool = True,
+) -> tuple[Trigger, Planned]:
+    """:func:`plan` for the task ``row`` shows, as the first trigger and the rest of the
+    chain for :func:`~taskscheduler.tasks.bulk.apply_many` (``seen``: decide from ``row``
+    without reading it again)."""
+    steps = plan(
+        row.state,
+        success=success,
+        retries_left=row.retry_count < row.max_retry,
+        retryable=retryable,
+        failure_outcome=failure_outcome,
+        held=row.control_task_id is not None,
+    )
+    changes: dict[str, Any] = {"result": result, "error": None if success else error}
+    if row.state == State.ROLLBACK:  # the run's result stays: it says what was undone
+        changes = {} if success else {"error": error}
+    if any(trigger is Trigger.RETRY for trigger, _ in steps):
+        changes["ready_at"] = now
+    first, *rest = steps
+    return first[0], Planned(
+        task_id,
+        changes=changes,
+        reason=reason,
+        outcome=steps[-1][1],
+        then=tuple(trigger.value for trigger, _ in rest),
+        seen=row if seen else None,
+        then_reason=reason,
+    )
+
+
 def settle(
     conn: Connection,
     task_id: int,
@@ -68,48 +112,63 @@ def settle(
     failure_outcome: Outcome = Outcome.FAILED,
     reason: str | None = None,
     now: datetime | None = None,
-    seen: Any = None,
+    seen: GuardRow | None = None,
     records: list[dict[str, Any]] | None = None,
-) -> list[Applied]:
+) -> Applied:
     """Apply :func:`plan` to a stored task inside ``conn``'s transaction (caller commits).
 
-    ``seen`` (the task's guard row as the caller read it) and ``records`` are passed on to
-    :func:`~taskscheduler.tasks.transitions.apply_trigger`: the moves are then decided without
-    reading the row again, and their records written by the caller in one statement.
+    ``seen`` (the task's guard columns as the caller read them) spares reading the row
+    again; ``records`` collects the transition records for the caller to write in one
+    statement with others (see :func:`~taskscheduler.tasks.bulk.apply_many`).
     """
     row = seen if seen is not None else conn.execute(GUARD_BY_ID, {"task_id": task_id}).first()
     if row is None:
         raise NotFound("task", task_id)
     when = now or utcnow()
-    steps = plan(
-        row.state,
+    trigger, one = planned(
+        task_id,
+        row,
         success=success,
-        retries_left=row.retry_count < row.max_retry,
+        result=result,
+        error=error,
         retryable=retryable,
         failure_outcome=failure_outcome,
-        held=row.control_task_id is not None,
+        reason=reason,
+        now=when,
     )
-    outcome_columns = {"result": result, "error": None if success else error}
-    if row.state == State.ROLLBACK:  # the run's result stays: it says what was undone
-        outcome_columns = {} if success else {"error": error}
-    applied: list[Applied] = []
-    for index, (trigger, outcome) in enumerate(steps):
-        changes: dict[str, Any] = outcome_columns if index == 0 else {}
-        if trigger is Trigger.RETRY:
-            changes = {"ready_at": when}
-        applied.append(
-            apply_trigger(
-                conn,
-                task_id,
-                trigger,
-                actor=actor,
-                reason=reason,
-                outcome=outcome,
-                changes=changes,
-                now=when,
-                seen=row,
-                records=records,
-            )
-        )
-        row = Seen.after(row, applied[-1])
-    return applied
+    done = apply_many(conn, trigger, [one], actor=actor, now=when, records=records)[task_id]
+    if isinstance(done, TaskError):
+        raise done
+    return done
+
+
+def notify(
+    conn: Connection,
+    task_id: int,
+    report: NotifyBody,
+    *,
+    actor: str,
+    reason: str | None = None,
+    seen: GuardRow | None = None,
+    records: list[dict[str, Any]] | None = None,
+) -> Applied:
+    """An attempt's end as reported (by its worker, or by an outside system with the task's
+    notify token), settled in ``conn``'s transaction."""
+    return settle(
+        conn,
+        task_id,
+        success=report.success,
+        actor=actor,
+        result=report.result,
+        error=report.error,
+        retryable=retryable(report.error),
+        reason=reason,
+        seen=seen,
+        records=records,
+    )
+
+
+def retryable(error: Any) -> bool:
+    """A failure is retried unless its reporter said it cannot help (``retryable: false``,
+    as a plugin's ``TaskFailed(retryable=False)`` reaches the scheduler)."""
+    return not (isinstance(error, dict) and error.get("retryable") is False)

@@ -16,12 +16,14 @@ version. An entry without a copy (queued by the Dispatcher) is read as before.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import msgspec
 from sqlalchemy import JSON, Row, bindparam, select
 
-from taskscheduler.tasks.transitions import GUARD, TASKS
+from taskscheduler.db.tables import TASKS
+from taskscheduler.tasks.guard import GUARD, GuardRow
 
 #: What a start reads besides the guard columns its moves are decided from: whether the task
 #: is in line, and what its worker is sent.
@@ -49,6 +51,32 @@ def _field_type(column: Any) -> Any:
 StartRow = msgspec.defstruct(
     "StartRow", [(column.name, _field_type(column)) for column in _COLUMNS], frozen=True
 )
+
+
+class ToStart(GuardRow, Protocol):
+    """A task as starting it reads it: a :data:`StartRow` copy, or a row of
+    :data:`READ_TO_START` (both by attribute)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def ready_at(self) -> datetime | None: ...
+    @property
+    def http_url(self) -> str | None: ...
+    @property
+    def task_name(self) -> str | None: ...
+    @property
+    def important_level(self) -> int: ...
+    @property
+    def params(self) -> dict[str, Any] | None: ...
+    @property
+    def target(self) -> Any: ...
+    @property
+    def deadline_second(self) -> float | None: ...
+    @property
+    def lock_timeout(self) -> float: ...
+
+
 #: The same columns read from the database, for the tasks queued without a copy.
 READ_TO_START = select(*_COLUMNS).where(TASKS.c.id.in_(bindparam("ids", expanding=True)))
 _encode = msgspec.json.Encoder().encode

@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-from sqlalchemy import JSON, ColumnElement, Row, Table
+from sqlalchemy import JSON, ColumnElement, Row
 
 from taskscheduler.db.json_sql import embedded_json, iso_utc, json_object
-from taskscheduler.db.models import Task, UTCDateTime
+from taskscheduler.db.models import UTCDateTime
+from taskscheduler.db.tables import TASKS
 from taskworker.contract.api import Progress, TaskView, TransitionView
 from taskworker.contract.worker import TypeSpec
 
-_c = cast(Table, Task.__table__).c
+_c = TASKS.c
 
 
 class CreatedView(TaskView, kw_only=True):

@@ -10,23 +10,22 @@ the first fire time after now; an interval counts from the trigger's creation.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from sqlalchemy import Engine, Row, Table, delete, insert, select, update
+from sqlalchemy import Engine, Row, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.engine import reading
-from taskscheduler.db.models import TriggerDefinition, utcnow
-from taskscheduler.tasks.create import TaskService
-from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import TASKS, TRIGGERS
+from taskscheduler.tasks.create import TaskCreator
 from taskscheduler.tasks.views import TriggerPage, TriggerView, trigger_view
 from taskscheduler.triggers.base import Schedule, schedule_for
 from taskworker.contract.api import CreateBody, TriggerBody
 from taskworker.errors import Conflict, InvalidInput, NotFound
 
-TRIGGERS = cast(Table, TriggerDefinition.__table__)
 _t = TRIGGERS.c
 #: How many next fire times ``GET /v1/triggers/{id}`` gives at most.
 MAX_NEXT = 100
@@ -50,8 +49,8 @@ def template_of(row: Any) -> CreateBody:
     return msgspec.convert(row.template, CreateBody)
 
 
-class TriggerService:
-    def __init__(self, engine: Engine, tasks: TaskService) -> None:
+class TriggerDefinitions:
+    def __init__(self, engine: Engine, tasks: TaskCreator) -> None:
         self._engine = engine
         self._tasks = tasks
 

@@ -22,9 +22,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from taskscheduler.db.models import WorkerNode
-from taskscheduler.tasks import effects as finish
-from taskscheduler.tasks.transitions import TASKS
-from taskworker.states import State
+from taskscheduler.db.tables import TASKS
+from taskworker.states import WORKING, State
 
 WORKERS = WorkerNode.__table__
 #: How long figures read from the database are used before they are read again.
@@ -102,7 +101,7 @@ def _free_slots(conn: Connection, workers: Sequence[Any]) -> dict[str, int]:
     free = {w.url: w.capacity for w in workers}
     started = conn.execute(
         select(c.worker, c.task_type, c.state, func.count())
-        .where(c.state.in_(finish.WORKING), c.worker.in_(list(free)))
+        .where(c.state.in_(WORKING), c.worker.in_(list(free)))
         .group_by(c.worker, c.task_type, c.state)
     )
     for url, task_type, state, count in started:

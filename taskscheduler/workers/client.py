@@ -8,14 +8,30 @@ continuing, cancelling or rolling back a task that sits on a worker.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from taskworker.client import SignedClient, error_for
 from taskworker.contract.api import Action, TaskView
+from taskworker.contract.worker import ActCall, CallBatch, CreateCall, WorkerCreateBody
 from taskworker.errors import NotFound, TaskError, Unavailable
 
 #: A worker's prepare runs the plugin's checks within the request; allow it that long.
 PREPARE_TIMEOUT_SECONDS = 60.0
+
+
+class WorkerCommands(Protocol):
+    """How the scheduler reaches the worker a task is on (the worker client implements it).
+
+    The scheduler changes the task's state only after :meth:`command` returned, so a worker
+    that cannot be reached (raise :class:`Unavailable`) or refuses (raise a
+    :class:`~taskworker.errors.Conflict`) leaves the task as it was.
+    """
+
+    def command(self, task: TaskView, action: Action, reason: str | None) -> None:
+        """Deliver ``pause``, ``continue``, ``cancel`` or ``rollback`` to ``task.worker``."""
+
+    def summary(self, task: TaskView) -> Any:
+        """The plugin's own summary of ``task`` from its worker, or None."""
 
 
 class WorkerClient:
@@ -34,7 +50,7 @@ class WorkerClient:
             client = self._clients[url] = SignedClient(url, self._secret, name=self._name)
         return client
 
-    def create(self, url: str, task_type: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, url: str, task_type: str, body: WorkerCreateBody) -> dict[str, Any]:
         """Hand the task to the worker (the body carries ``dispatch``: id, attempt, token)."""
         reply = self._client(url).request("POST", f"/v1/task/{task_type}", body=body)
         return dict(reply.json(dict))
@@ -51,18 +67,20 @@ class WorkerClient:
         )
         return dict(reply.json(dict)) if reply.data else {}
 
-    def batch(self, url: str, calls: list[dict[str, Any]]) -> list[dict[str, Any] | TaskError]:
-        """Many contract calls (``{"call": "create", ...}`` / ``{"call": "act", ...}``, see
-        :class:`taskworker.contract.worker.CallBatch`) in one request: per call its answer, or the
-        error it was answered with. A worker without ``/v1/batch`` gets them one by one; a
-        request that fails as a whole is that error for every call."""
+    def batch(
+        self, url: str, calls: list[CreateCall | ActCall]
+    ) -> list[dict[str, Any] | TaskError]:
+        """Many contract calls (:class:`~taskworker.contract.worker.CallBatch`) in one
+        request: per call its answer, or the error it was answered with. A worker without
+        ``/v1/batch`` gets them one by one; a request that fails as a whole is that error
+        for every call."""
         if not calls:
             return []
         if url not in self._unbatched:
             timeout = PREPARE_TIMEOUT_SECONDS if _prepares(calls) else None
             try:
                 reply = self._client(url).request(
-                    "POST", "/v1/batch", body={"calls": calls}, timeout=timeout
+                    "POST", "/v1/batch", body=CallBatch(calls), timeout=timeout
                 )
             except NotFound:
                 self._unbatched.add(url)  # a worker that speaks only the per-task calls
@@ -78,13 +96,11 @@ class WorkerClient:
                 ]
         return [self._one(url, call) for call in calls]
 
-    def _one(self, url: str, call: dict[str, Any]) -> dict[str, Any] | TaskError:
+    def _one(self, url: str, call: CreateCall | ActCall) -> dict[str, Any] | TaskError:
         try:
-            if call["call"] == "create":
-                return self.create(url, call["task_type"], call["body"])
-            return self.act(
-                url, call["task_type"], call["task_id"], call["action"], call["attempt"]
-            )
+            if isinstance(call, CreateCall):
+                return self.create(url, call.task_type, call.body)
+            return self.act(url, call.task_type, call.task_id, call.action, call.attempt)
         except TaskError as exc:
             return exc
 
@@ -110,11 +126,29 @@ class WorkerClient:
         return reply.json(dict)
 
 
-def _prepares(calls: list[dict[str, Any]]) -> bool:
-    return any(call.get("action") == Action.PREPARE for call in calls)
+def _prepares(calls: list[CreateCall | ActCall]) -> bool:
+    return any(isinstance(call, ActCall) and call.action is Action.PREPARE for call in calls)
 
 
 def _url(task: TaskView) -> str:
     if not task.worker:
         raise Unavailable(f"task {task.task_id} is on no worker", 1)
     return task.worker
+
+
+#: How long a client should wait before retrying a command no worker client could carry.
+NO_CLIENT_RETRY_AFTER_SECONDS = 5
+
+
+class NoWorkerClient:
+    """Stands in until a worker client is configured: reaching a worker is impossible."""
+
+    def command(self, task: TaskView, action: Action, reason: str | None) -> None:
+        raise Unavailable(
+            f"task {task.task_id} is on worker {task.worker}, which this node cannot reach "
+            f"to {action} it",
+            NO_CLIENT_RETRY_AFTER_SECONDS,
+        )
+
+    def summary(self, task: TaskView) -> Any:
+        return None

@@ -19,22 +19,22 @@ from __future__ import annotations
 
 import time
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 from jsonschema import SchemaError, ValidationError, validators
 from jsonschema.exceptions import best_match
 from jsonschema.protocols import Validator
-from sqlalchemy import Engine, Row, Table, case, insert, select, update
+from sqlalchemy import Engine, Row, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.engine import reading
-from taskscheduler.db.models import WorkerNode, utcnow
+from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import WORKERS
 from taskscheduler.tasks.views import TypeView, WorkerView, worker_view
 from taskworker.contract.worker import TypeSpec, WorkerHeartbeat, WorkerRegistration
 from taskworker.errors import InvalidInput, NotFound, ParamsInvalid
 
-WORKERS = cast(Table, WorkerNode.__table__)
 _w = WORKERS.c
 #: A draining worker stays draining on heartbeats; any other status becomes active again.
 _REVIVED = case((_w.status == "draining", "draining"), else_="active")

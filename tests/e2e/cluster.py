@@ -14,7 +14,7 @@ from sqlalchemy import Engine, func, select
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.tasks.transitions import RECORDS, TASKS
+from taskscheduler.db.tables import RECORDS, TASKS
 from tests import services
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 

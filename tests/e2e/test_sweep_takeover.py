@@ -19,9 +19,9 @@ from sqlalchemy import func, select
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import RECORDS, TASKS
 from taskscheduler.locks.redis import RedisLocks
 from taskscheduler.loops.checker import SWEEP_LEASE
-from taskscheduler.tasks.transitions import RECORDS, TASKS
 from tests import services
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 

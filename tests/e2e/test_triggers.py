@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from taskscheduler.tasks.transitions import RECORDS, TASKS
+from taskscheduler.db.tables import RECORDS, TASKS
 from tests.e2e.cluster import cluster
 from tests.processes import call, wait_until
 

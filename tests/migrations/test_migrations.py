@@ -173,3 +173,55 @@ def test_callbacks_owed_before_the_upgrade_are_due_after_it(empty_url):
         (2, "2026-01-01 10:00:00"),
         (3, None),
     ]
+
+
+def test_children_paused_by_their_control_task_before_the_upgrade_are_marked_after_it(empty_url):
+    # Given, at revision 0003, a topology (task 1) whose control task paused child 2, while an
+    # operator paused child 3 and child 4 was paused by its control task, then continued
+    migrate.upgrade(empty_url, "0003_callback_due")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            for task_id, control, state in (
+                (1, None, "running"),
+                (2, 1, "pause"),
+                (3, 1, "pause"),
+                (4, 1, "running"),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO tasks (id, task_type, params, resources, lock_timeout, "
+                        "max_retry, state, attempt, retry_count, version, progress_percent, "
+                        "progress_message, kind, created_at, updated_at, important_level, "
+                        "control_task_id) VALUES (:id, 'noop', '{}', '[]', 30, 0, :state, 1, 0, "
+                        "1, 0, '', 'simple', '2026-01-01', '2026-01-01', 0, :control)"
+                    ),
+                    {"id": task_id, "state": state, "control": control},
+                )
+            for task_id, reason in (
+                (2, "control task 1 paused"),
+                (3, "lunch"),
+                (4, "control task 1 paused"),
+            ):
+                conn.execute(
+                    text(
+                        "INSERT INTO task_transitions (task_id, `trigger`, from_state, to_state, "
+                        "actor, reason, attempt, at) VALUES (:id, 'pause', 'running', 'pause', "
+                        "'a', :reason, 1, '2026-01-01')"
+                        if conn.dialect.name != "sqlite"
+                        else 'INSERT INTO task_transitions (task_id, "trigger", from_state, '
+                        "to_state, actor, reason, attempt, at) VALUES (:id, 'pause', 'running', "
+                        "'pause', 'a', :reason, 1, '2026-01-01')"
+                    ),
+                    {"id": task_id, "reason": reason},
+                )
+        # When the database is upgraded
+        migrate.upgrade(empty_url)
+        # Then only the child still paused by its control task is marked so
+        with engine.connect() as conn:
+            marked = conn.exec_driver_sql(
+                "SELECT id FROM tasks WHERE paused_by_control ORDER BY id"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [row[0] for row in marked] == [2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from taskscheduler.tasks.transitions import RECORDS
+from taskscheduler.db.tables import RECORDS
 from tests.taskconsole.conftest import Console, Scheduler
 
 

@@ -8,7 +8,8 @@ from sqlalchemy import select, text
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine, read_pool_checked_out, reading
-from taskscheduler.tasks.transitions import ROW_BY_ID, TASKS
+from taskscheduler.db.tables import TASKS
+from taskscheduler.tasks.guard import ROW_BY_ID
 
 
 def test_times_come_back_as_stored_to_the_microsecond_in_utc(mysql_engine):

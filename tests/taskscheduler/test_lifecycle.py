@@ -9,16 +9,11 @@ import pytest
 from sqlalchemy import Engine, func, select, text, update
 
 from taskscheduler.db.engine import make_engine
-from taskscheduler.tasks.transitions import (
-    RECORDS,
-    TASKS,
-    Applied,
-    Planned,
-    apply_many,
-    apply_trigger,
-    insert_task,
-    transition,
-)
+from taskscheduler.db.tables import RECORDS, TASKS
+from taskscheduler.tasks.bulk import Planned, apply_many
+from taskscheduler.tasks.guard import Applied
+from taskscheduler.tasks.store import insert_task
+from taskscheduler.tasks.transitions import apply_trigger, transition
 from taskworker.errors import ConcurrentUpdate, NotFound, TransitionRefused
 
 

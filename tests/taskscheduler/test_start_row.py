@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from taskscheduler.tasks.start_copy import READ_TO_START, from_copy, start_copy
-from taskscheduler.tasks.transitions import insert_task_row
+from taskscheduler.tasks.store import insert_task_row
 
 
 def test_a_copy_reads_as_the_row_it_was_made_from(engine: Engine):

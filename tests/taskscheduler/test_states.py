@@ -16,7 +16,9 @@ from sqlalchemy import Engine, select
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.tasks.transitions import RECORDS, TASKS, apply_trigger, insert_task
+from taskscheduler.db.tables import RECORDS, TASKS
+from taskscheduler.tasks.store import insert_task
+from taskscheduler.tasks.transitions import apply_trigger
 from taskworker.errors import TransitionRefused
 from taskworker.states import Outcome, State, Trigger, allowed_triggers, decide
 

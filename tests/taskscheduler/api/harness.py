@@ -11,9 +11,11 @@ from sqlalchemy import Engine, func, select
 
 from taskscheduler.api.app import create_app
 from taskscheduler.db.models import TaskLog, TransitionRecord, WorkerNode
-from taskscheduler.services import Services, WorkerCommands
+from taskscheduler.db.tables import TASKS
+from taskscheduler.services import Services
 from taskscheduler.settings import Settings
-from taskscheduler.tasks.transitions import TASKS, transition
+from taskscheduler.tasks.actions import WorkerCommands
+from taskscheduler.tasks.transitions import transition
 from taskworker import signing
 
 TOKENS = {"admin": "admin-token", "operator": "operator-token", "viewer": "viewer-token"}

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from taskscheduler.db.tables import TASKS
+from taskscheduler.tasks.store import insert_task
 from taskscheduler.tasks.tokens import notify_token
-from taskscheduler.tasks.transitions import TASKS, insert_task
 from tests.taskscheduler.api.harness import SECRET, Api, snapshot
 
 #: How long the race test waits for MariaDB to show the second insert running (blocked).

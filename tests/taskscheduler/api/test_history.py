@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.db.tables import TASKS
 from tests.taskscheduler.api.harness import Api, drive, snapshot
 
 

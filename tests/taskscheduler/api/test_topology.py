@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from taskscheduler.db.models import TaskEdge
-from taskscheduler.tasks.transitions import TASKS
+from taskscheduler.db.tables import TASKS
 from tests.taskscheduler.api.harness import Api, snapshot
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from taskscheduler.triggers.definitions import TRIGGERS
+from taskscheduler.db.tables import TRIGGERS
 from tests.taskscheduler.api.harness import Api, snapshot
 
 

@@ -19,9 +19,11 @@ import pytest
 from sqlalchemy import Engine, select
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import TASKS
 from taskscheduler.queue import Queue, QueueItem
 from taskscheduler.queue.database import DatabaseQueue
-from taskscheduler.tasks.transitions import TASKS, insert_task, transition
+from taskscheduler.tasks.store import insert_task
+from taskscheduler.tasks.transitions import transition
 from taskworker.errors import ConcurrentUpdate, TransitionRefused
 
 #: Short, so the tests of redelivery wait little; long enough for a take to finish first.

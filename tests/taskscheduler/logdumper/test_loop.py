@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
+from taskscheduler.db.tables import TASKS
 from taskscheduler.locks import LocalLocks
 from taskscheduler.logdumper.config import load_rules
 from taskscheduler.logdumper.rules import Rule
 from taskscheduler.loops.logdumper import LogDumperLoop
-from taskscheduler.tasks.transitions import TASKS
 from taskworker.config import SettingsError
 from tests.taskscheduler.api.harness import Api, build_api
 

@@ -20,9 +20,9 @@ import pytest
 from sqlalchemy import Engine, select
 
 from taskscheduler.api.app import create_app
+from taskscheduler.db.tables import RECORDS, TASKS
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings
-from taskscheduler.tasks.transitions import RECORDS, TASKS
 from taskscheduler.workers.client import WorkerClient
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 

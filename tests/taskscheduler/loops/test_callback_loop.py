@@ -15,7 +15,8 @@ from sqlalchemy import Engine, select
 from taskscheduler.db.models import utcnow
 from taskscheduler.locks.redis import RedisLocks
 from taskscheduler.loops.callbacks import LOGS, SWEEP_LEASE, CallbackLoop
-from taskscheduler.tasks.transitions import insert_task, transition
+from taskscheduler.tasks.store import insert_task
+from taskscheduler.tasks.transitions import transition
 
 
 class Receiver:

@@ -9,7 +9,8 @@ import msgspec
 from sqlalchemy import Engine
 
 from taskscheduler.db.models import utcnow
-from taskscheduler.tasks.transitions import insert_task, transition
+from taskscheduler.tasks.store import insert_task
+from taskscheduler.tasks.transitions import transition
 from taskscheduler.workers.capacity import Capacity
 from taskscheduler.workers.registry import Registry
 from taskworker.contract.worker import WorkerRegistration

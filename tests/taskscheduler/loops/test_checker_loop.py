@@ -8,9 +8,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import RECORDS, TASKS
 from taskscheduler.locks import DatabaseLocks
 from taskscheduler.loops.checker import SWEEP_LEASE, CheckerLoop
-from taskscheduler.tasks.transitions import RECORDS, TASKS, insert_task, transition
+from taskscheduler.tasks.store import insert_task
+from taskscheduler.tasks.transitions import transition
 from taskscheduler.workers.client import WorkerClient
 from taskscheduler.workers.registry import Registry
 from tests.processes import free_port

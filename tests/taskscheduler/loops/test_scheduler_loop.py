@@ -11,15 +11,17 @@ import pytest
 from sqlalchemy import event, insert, select, update
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import TASKS
 from taskscheduler.loops.checker import CheckerLoop
 from taskscheduler.loops.dispatcher import DispatcherLoop
 from taskscheduler.loops.scheduler import SchedulerLoop
 from taskscheduler.queue.base import Ready
 from taskscheduler.queue.redis import RedisQueue
 from taskscheduler.tasks.start_copy import READ_TO_START, start_copy
-from taskscheduler.tasks.transitions import TASKS, transition
+from taskscheduler.tasks.transitions import transition
 from taskscheduler.workers.capacity import WORKERS
 from taskscheduler.workers.registry import Registry
+from taskworker.contract.worker import Dispatch, WorkerCreateBody
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 from tests.taskscheduler.loops.conftest import SECRET, Node
 
@@ -251,7 +253,7 @@ def test_a_run_recorded_by_a_node_that_died_before_telling_the_worker_is_started
     task = node.submit("noop", {"process_arg": {"max_retry": 0}})
     task_id = task["task_id"]
     transition(node.engine, task_id, "create", actor="dead-node", changes={"worker": worker.url})
-    body = {"params": {}, "dispatch": {"task_id": task_id, "attempt": 1}}
+    body = WorkerCreateBody(dispatch=Dispatch(task_id=task_id, attempt=1))
     node.client.create(worker.url, "noop", body)
     transition(node.engine, task_id, "prepare", actor="dead-node")
     node.client.act(worker.url, "noop", task_id, "prepare", 1)

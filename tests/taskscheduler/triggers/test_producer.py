@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select, update
 
+from taskscheduler.db.tables import TASKS, TRIGGERS
 from taskscheduler.locks import LocalLocks
 from taskscheduler.loops.producer import ProducerLoop
-from taskscheduler.tasks.transitions import TASKS, transition
-from taskscheduler.triggers.definitions import TRIGGERS
+from taskscheduler.tasks.transitions import transition
 from tests.taskscheduler.api.harness import Api, build_api
 
 

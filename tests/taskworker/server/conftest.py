@@ -18,8 +18,8 @@ from sqlalchemy import Engine, select
 
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
-from taskscheduler.tasks.read import LOGS
-from taskscheduler.tasks.transitions import TASKS, transition
+from taskscheduler.db.tables import LOGS, TASKS
+from taskscheduler.tasks.transitions import transition
 from taskworker.client import SignedClient
 from taskworker.contract.api import TaskView
 from taskworker.errors import Conflict

@@ -1,4 +1,4 @@
-"""Storing control tasks with their children: ``POST /v1/topology`` and fan-out creates.
+"""The rows of control tasks: a topology or fan-out stored with its children, and started.
 
 A topology is stored whole in one transaction — its control task, every child (nested
 topologies and fan-outs included) and the DAG's edges — or, when any node is bad, not at
@@ -16,86 +16,29 @@ prepare → running`` at once (each move recorded), and its children do the work
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, insert, update
 
-from taskscheduler.control.dag import check_dag
+from taskscheduler.control.checks import DEFAULT_STRATEGY, TOPOLOGY_TYPE, node_body
 from taskscheduler.control.kinds import FANOUT, TOPOLOGY
-from taskscheduler.db.models import TaskEdge, utcnow
-from taskscheduler.tasks.transitions import apply_trigger, insert_task
-from taskworker.contract.api import CreateBody, CreateInfo, ProcessArg, Strategy, TopologyNode
-from taskworker.errors import InvalidInput, NotFound
-from taskworker.states import Trigger
+from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import EDGES, TASKS
+from taskscheduler.tasks.store import columns, insert_task
+from taskscheduler.tasks.transitions import apply_trigger
+from taskscheduler.tasks.write import write_task
+from taskworker.contract.api import CreateBody, CreateInfo, TopologyNode
+from taskworker.states import State, Trigger
 
-#: The task type of a topology's control task (and of a nested topology's node).
-TOPOLOGY_TYPE = "topology"
-EDGES = cast(Table, TaskEdge.__table__)
-#: The default when a fan-out names no strategy: the safest, one target at a time.
-DEFAULT_STRATEGY = Strategy.SERIAL_BLOCKING
-#: Most targets one fan-out may have (each is a task of its own).
-MAX_TARGETS = 10_000
-
-#: How a create body becomes the columns of a task (``tasks_service``'s, passed in so that
-#: topologies and single creates store tasks the same way).
-Columns = Callable[[str, CreateBody], dict[str, Any]]
-#: The check a single create makes (type registered, params valid), raising InvalidInput.
-Check = Callable[[str, CreateBody], None]
+_c = TASKS.c
 
 
 def start_control(conn: Connection, task_id: int, *, actor: str, now: datetime) -> None:
     """Move a stored control task to ``running``; its next pass releases its children."""
     for trigger in (Trigger.CREATE, Trigger.PREPARE, Trigger.RUN):
         apply_trigger(conn, task_id, trigger, actor=actor, reason="control task", now=now)
-
-
-def node_body(node: TopologyNode) -> CreateBody:
-    return CreateBody(
-        create_info=node.create_info or CreateInfo(),
-        process_arg=node.process_arg or ProcessArg(),
-        params=node.params,
-    )
-
-
-def check_nodes(nodes: Sequence[TopologyNode], check: Check, root: str = "nodes") -> None:
-    """Everything that makes a topology acceptable, before anything is stored."""
-    if not nodes:
-        raise InvalidInput(root, "is empty; a topology needs at least one node")
-    check_dag([(n.key, n.depends_on) for n in nodes], root=root)
-    for index, node in enumerate(nodes):
-        where = f"{root}[{index}]"
-        if node.task_type == TOPOLOGY_TYPE:
-            if node.params:
-                raise InvalidInput(f"{where}.params", "a topology node takes nodes, not params")
-            check_nodes(node.nodes or [], check, f"{where}.nodes")
-            continue
-        if node.nodes is not None:
-            raise InvalidInput(f"{where}.nodes", f"only a {TOPOLOGY_TYPE!r} node has nodes")
-        info = node.create_info or CreateInfo()
-        for name in ("parent_task_id", "control_task_id", "idempotency_key"):
-            if getattr(info, name) is not None:
-                raise InvalidInput(f"{where}.create_info.{name}", "is set by the topology")
-        try:
-            check(node.task_type, node_body(node))
-            check_fanout(info)
-        except NotFound as exc:
-            raise InvalidInput(f"{where}.task_type", str(exc)) from None
-        except InvalidInput as exc:
-            raise exc.within(where) from None
-
-
-def check_fanout(info: CreateInfo) -> None:
-    if info.targets is None:
-        if info.strategy is not None or info.max_parallel is not None:
-            field = "strategy" if info.strategy is not None else "max_parallel"
-            raise InvalidInput(f"create_info.{field}", "applies only to a task with targets")
-        return
-    if not info.targets:
-        raise InvalidInput("create_info.targets", "is empty; name at least one target")
-    if len(info.targets) > MAX_TARGETS:
-        raise InvalidInput("create_info.targets", f"has {len(info.targets)}; at most {MAX_TARGETS}")
 
 
 def store_topology(
@@ -105,7 +48,6 @@ def store_topology(
     on_failure: str,
     nodes: Sequence[TopologyNode],
     info: CreateInfo,
-    columns: Columns,
     actor: str,
     link: dict[str, Any] | None = None,
 ) -> tuple[int, dict[str, int]]:
@@ -143,13 +85,12 @@ def store_topology(
                 on_failure=node.on_failure,
                 nodes=node.nodes or [],
                 info=node.create_info or CreateInfo(),
-                columns=columns,
                 actor=actor,
                 link=child,
             )
         else:
             body = node_body(node)
-            ids[node.key] = store_task(conn, node.task_type, body, columns, actor, link=child)
+            ids[node.key] = store_task(conn, node.task_type, body, actor, link=child)
     edges = [
         {"task_id": ids[node.key], "depends_on_id": ids[parent]}
         for node in nodes
@@ -164,7 +105,6 @@ def store_task(
     conn: Connection,
     task_type: str,
     body: CreateBody,
-    columns: Columns,
     actor: str,
     *,
     link: dict[str, Any] | None = None,
@@ -195,3 +135,34 @@ def store_task(
     for index, target in enumerate(targets):
         insert_task(conn, {**child, "target": target, "node_key": str(index)}, actor=actor, now=now)
     return control_id
+
+
+def release_children(conn: Connection, child_ids: Sequence[int], now: datetime) -> int:
+    """Put waiting children in line (``ready_at`` now: the Dispatcher and the Scheduler take
+    them like any task); one already released, or moved on, is left alone. How many were."""
+    if not child_ids:
+        return 0
+    released = conn.execute(
+        update(TASKS)
+        .where(_c.id.in_(child_ids), _c.state == State.INIT, _c.ready_at.is_(None))
+        .values(ready_at=now)
+    )
+    return int(released.rowcount)
+
+
+def write_progress(conn: Connection, control_id: int, percent: float, message: str) -> None:
+    """The control task's progress, summed up from its children's."""
+    write_task(
+        conn, [control_id], {"progress_percent": percent, "progress_message": message[:1024]}
+    )
+
+
+def clear_touch(
+    conn: Connection, control_id: int, *, seen: datetime | None, again: datetime | None
+) -> None:
+    """End a pass over the control task: its touch cleared (or set to ``again``, when the
+    pass left work to retry), but only if nobody touched it since the pass read ``seen``,
+    so an end the pass did not see always brings another."""
+    conn.execute(
+        update(TASKS).where(_c.id == control_id, _c.ready_at == seen).values(ready_at=again)
+    )
