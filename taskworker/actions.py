@@ -28,10 +28,10 @@ from taskworker.contract.api import ChangeBody, Progress
 from taskworker.contract.codec import decode
 from taskworker.contract.worker import WorkerCreateBody
 from taskworker.errors import Conflict
-from taskworker.records import Completion, TaskTable, WorkerTask
+from taskworker.records import TaskTable, WorkerTask
 from taskworker.reporter import Reporter
 from taskworker.states import State, Trigger
-from taskworker.steps import Step, start_step
+from taskworker.steps import Completion, Step, start_step
 from taskworker.task import Task
 
 INTERRUPTED = {

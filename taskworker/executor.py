@@ -22,10 +22,10 @@ from taskworker.context import Control
 from taskworker.contract.api import Action, Query, StatusView, TaskView
 from taskworker.contract.worker import WorkerCreateBody, WorkerHeartbeatView
 from taskworker.errors import InvalidInput, NotFound, PoolFull, StaleAttempt, Unavailable
-from taskworker.records import Completion, TaskTable, WorkerTask
+from taskworker.records import TaskTable, WorkerTask
 from taskworker.reporter import Reporter
 from taskworker.states import State, Trigger
-from taskworker.steps import run_step
+from taskworker.steps import Completion, run_step
 from taskworker.task import Task
 
 log = logging.getLogger(__name__)

@@ -11,26 +11,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from taskworker.context import Control, TaskContext
 from taskworker.contract.api import Progress, TaskView
 from taskworker.contract.worker import WorkerCreateBody
 from taskworker.states import ENDED, State, decide
+from taskworker.steps import Completion, Step
 from taskworker.task import Task
-
-if TYPE_CHECKING:
-    from taskworker.steps import Step
-
-
-@dataclass(frozen=True, slots=True)
-class Completion:
-    """How a step ended; ``cancelled``: it stopped at a checkpoint because it was told to."""
-
-    success: bool
-    result: Any = None
-    error: Any = None
-    cancelled: bool = False
 
 
 @dataclass(eq=False)

@@ -12,14 +12,24 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from taskworker.errors import Cancelled, Retry, TaskFailed
-from taskworker.records import Completion
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """How a step ended; ``cancelled``: it stopped at a checkpoint because it was told to."""
+
+    success: bool
+    result: Any = None
+    error: Any = None
+    cancelled: bool = False
 
 
 def run_step(step: Callable[[], Any], what: str) -> Completion:

@@ -13,16 +13,14 @@ rather than at the first request.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError, best_match
 
+from taskworker.context import TaskContext
 from taskworker.contract.fields import TASK_TYPE_PATTERN
 from taskworker.errors import ParamsInvalid, PluginDefinitionError
-
-if TYPE_CHECKING:
-    from taskworker.context import TaskContext
 
 #: The optional steps, in the order a task meets them.
 STEPS = ("prepare", "run", "rollback", "pause", "resume", "change", "clean", "summary")

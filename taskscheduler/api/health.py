@@ -9,12 +9,17 @@ from __future__ import annotations
 import time
 
 import falcon
+import msgspec
 from sqlalchemy import text
 
 from taskscheduler.api.auth import OPEN, VIEWER, Guarded
 from taskscheduler.api.media import reply
 from taskscheduler.services import Services
-from taskscheduler.tasks.views import Health
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str
 
 
 class HealthResource(Guarded):

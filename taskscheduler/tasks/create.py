@@ -226,7 +226,6 @@ class TaskCreator:
                         on_failure=body.on_failure,
                         nodes=body.nodes,
                         info=info,
-                        columns=columns,
                         actor=actor,
                     )
                     start_control(conn, control_id, actor=actor, now=utcnow())
@@ -269,7 +268,7 @@ def store(
     """Insert one checked task in ``conn``'s transaction (``link``: more columns, such as a
     trigger instance's ``trigger_id`` and ``fire_time``); its id and the triggers applied."""
     check_links(conn, body)
-    task_id = store_task(conn, task_type, body, columns, actor, link=link)
+    task_id = store_task(conn, task_type, body, actor, link=link)
     triggers = [Trigger.SUBMIT.value]
     if body.create_info.targets is not None:
         start_control(conn, task_id, actor=actor, now=utcnow())

@@ -19,7 +19,6 @@ from taskscheduler.db.json_sql import embedded_json, iso_utc, json_object
 from taskscheduler.db.models import UTCDateTime
 from taskscheduler.db.tables import TASKS
 from taskworker.contract.api import Progress, TaskView, TransitionView
-from taskworker.contract.worker import TypeSpec
 
 _c = TASKS.c
 
@@ -37,35 +36,6 @@ class TopologyView(CreatedView, kw_only=True):
     """``POST /v1/topology``: the control task, and its children's ids by node key."""
 
     children: dict[str, int]
-
-
-class TriggerView(msgspec.Struct, kw_only=True):
-    """A trigger as stored; ``next_fire_times`` only on ``GET /v1/triggers/{id}``."""
-
-    trigger_id: int
-    name: str
-    kind: str
-    cron: str | None
-    interval_second: float | None
-    times: list[str] | None
-    timezone: str
-    overlap: str
-    misfire: str
-    enabled: bool
-    template: dict[str, Any]
-    next_fire_time: datetime | None
-    last_fire_time: datetime | None
-    failures: int
-    created_at: datetime
-    updated_at: datetime
-    next_fire_times: list[datetime] | None = None
-
-
-class TriggerPage(msgspec.Struct):
-    """One page of triggers, oldest first; pass ``next_cursor`` back as ``cursor``."""
-
-    items: list[TriggerView]
-    next_cursor: int | None
 
 
 class CreatedBatch(msgspec.Struct):
@@ -120,29 +90,6 @@ class LogPage(msgspec.Struct):
 
 class Appended(msgspec.Struct):
     appended: int
-
-
-class WorkerView(msgspec.Struct):
-    name: str
-    url: str
-    capacity: int
-    running: int
-    status: str
-    task_types: list[str]
-    heartbeat_at: datetime
-    registered_at: datetime
-
-
-class TypeView(TypeSpec, kw_only=True):
-    """A task type, its params schema, and the workers that serve it."""
-
-    task_type: str
-    workers: list[str] = []
-
-
-class Health(msgspec.Struct):
-    status: str
-    database: str
 
 
 #: A :class:`TaskView`'s fields and the task's columns they show, in the order
@@ -248,28 +195,6 @@ def topology_view(
     )
 
 
-def trigger_view(row: Row[Any], next_fire_times: list[datetime] | None = None) -> TriggerView:
-    return TriggerView(
-        trigger_id=row.id,
-        name=row.name,
-        kind=row.kind,
-        cron=row.cron,
-        interval_second=row.interval_second,
-        times=row.times,
-        timezone=row.timezone,
-        overlap=row.overlap,
-        misfire=row.misfire,
-        enabled=row.enabled,
-        template=row.template,
-        next_fire_time=row.next_fire_time,
-        last_fire_time=row.last_fire_time,
-        failures=row.failures,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        next_fire_times=next_fire_times,
-    )
-
-
 def transition_view(row: Row[Any]) -> TransitionView:
     return TransitionView(
         from_state=row.from_state,
@@ -284,16 +209,3 @@ def transition_view(row: Row[Any]) -> TransitionView:
 
 def log_view(row: Row[Any]) -> LogView:
     return LogView(id=row.id, at=row.at, level=row.level, message=row.message, attempt=row.attempt)
-
-
-def worker_view(row: Row[Any]) -> WorkerView:
-    return WorkerView(
-        name=row.name,
-        url=row.url,
-        capacity=row.capacity,
-        running=row.running,
-        status=row.status,
-        task_types=sorted(row.task_types or {}),
-        heartbeat_at=row.heartbeat_at,
-        registered_at=row.registered_at,
-    )

@@ -5,6 +5,7 @@ field when it cannot; :func:`due` decides which fire times a Producer pass creat
 the misfire policy after downtime.
 """
 
-from taskscheduler.triggers.base import Schedule, due, schedule_for
+from taskscheduler.triggers.base import Schedule, due
+from taskscheduler.triggers.schedules import schedule_for
 
 __all__ = ["Schedule", "due", "schedule_for"]

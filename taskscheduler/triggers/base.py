@@ -8,11 +8,8 @@ on both sides of a daylight-saving change (see :mod:`taskscheduler.triggers.cron
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Literal
-
-from taskworker.errors import InvalidInput
 
 Misfire = Literal["fire_once", "skip"]
 #: A fire time missed by less than this still fires under ``skip`` (a slow pass, not downtime).
@@ -38,35 +35,6 @@ class Schedule(ABC):
                 break
             times.append(cursor)
         return times
-
-
-def schedule_for(
-    *,
-    cron: str | None = None,
-    interval_second: float | None = None,
-    times: Sequence[str] | None = None,
-    timezone: str | None = None,
-    anchor: datetime | None = None,
-) -> Schedule:
-    """The schedule a trigger definition describes: exactly one of cron, interval, times."""
-    from taskscheduler.triggers.cron import CronSchedule
-    from taskscheduler.triggers.dates import DateList
-    from taskscheduler.triggers.interval import IntervalSchedule
-
-    given = [
-        name
-        for name, value in (("cron", cron), ("interval_second", interval_second), ("times", times))
-        if value is not None
-    ]
-    if len(given) != 1:
-        raise InvalidInput("cron", "give exactly one of cron, interval_second, times")
-    if cron is not None:
-        return CronSchedule(cron, timezone or "UTC")
-    if interval_second is not None:
-        if anchor is None:
-            raise InvalidInput("interval_second", "an interval needs an anchor time")
-        return IntervalSchedule(interval_second, anchor)
-    return DateList(times or [])
 
 
 def due(

@@ -21,8 +21,9 @@ from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS, TRIGGERS
 from taskscheduler.tasks.create import TaskCreator
-from taskscheduler.tasks.views import TriggerPage, TriggerView, trigger_view
-from taskscheduler.triggers.base import Schedule, schedule_for
+from taskscheduler.triggers.base import Schedule
+from taskscheduler.triggers.schedules import schedule_for
+from taskscheduler.triggers.views import TriggerPage, TriggerView, trigger_view
 from taskworker.contract.api import CreateBody, TriggerBody
 from taskworker.errors import Conflict, InvalidInput, NotFound
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import WORKERS
-from taskscheduler.tasks.views import TypeView, WorkerView, worker_view
+from taskscheduler.workers.views import TypeView, WorkerView, worker_view
 from taskworker.contract.worker import TypeSpec, WorkerHeartbeat, WorkerRegistration
 from taskworker.errors import InvalidInput, NotFound, ParamsInvalid
 

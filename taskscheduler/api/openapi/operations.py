@@ -12,22 +12,20 @@ from typing import Any
 
 import falcon
 
+from taskscheduler.api.health import Health
 from taskscheduler.tasks.read import MAX_LIMIT
 from taskscheduler.tasks.views import (
     Appended,
     CreatedBatch,
     CreatedView,
-    Health,
     HeartbeatView,
     LogPage,
     SummaryView,
     TaskPage,
     TopologyView,
-    TriggerPage,
-    TriggerView,
-    TypeView,
-    WorkerView,
 )
+from taskscheduler.triggers.views import TriggerPage, TriggerView
+from taskscheduler.workers.views import TypeView, WorkerView
 from taskworker.contract.api import (
     Action,
     ChangeBody,
