@@ -29,9 +29,10 @@ services:  ## start (or install) MariaDB and Redis for the tests
 test: install services lint typecheck  ## install, start MariaDB and Redis, lint, typecheck, run the suite
 	TASK_TEST_REQUIRE_SERVICES=1 $(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install  ## ruff check and format check
+lint: install  ## ruff check, format check, and the import contracts (the layers, in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 fmt: install  ## ruff fix and format
 	$(BIN)/ruff check --fix .

@@ -78,7 +78,7 @@ def start_loops(settings: Settings) -> multiprocessing.process.BaseProcess:
     return process
 
 
-class ApiApplication(BaseApplication):  # type: ignore[misc]
+class ApiApplication(BaseApplication):
     """gunicorn (gthread) serving the API; the app is built in each worker, after the fork."""
 
     def __init__(self, settings: Settings, *, workers: int, threads: int) -> None:

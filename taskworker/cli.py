@@ -35,7 +35,7 @@ SPARE_THREADS = 4
 STOP_MARGIN_SECONDS = 10
 
 
-class WorkerApplication(BaseApplication):  # type: ignore[misc]
+class WorkerApplication(BaseApplication):
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
         self.node: WorkerNode | None = None

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import logging
 
-import falcon
-
 from taskworker.client import SignedClient
 from taskworker.discovery import discover
 from taskworker.executor import Executor
 from taskworker.registration import Registration, registration
 from taskworker.reporter import Reporter
-from taskworker.server import create_app
+from taskworker.server import WsgiApp, create_app
 from taskworker.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -52,7 +50,7 @@ class WorkerNode:
         self.registration = Registration(
             client, entry, period=settings.worker_heartbeat_seconds, on_beat=self.executor.beat
         )
-        self.app: falcon.App = create_app(self.executor, settings)
+        self.app: WsgiApp = create_app(self.executor, settings)
 
     def start(self) -> None:
         self.reporter.start()

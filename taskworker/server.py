@@ -32,6 +32,9 @@ from taskworker.errors import InvalidInput, PayloadTooLarge, TaskError, Unavaila
 from taskworker.executor import Executor
 from taskworker.settings import WorkerSettings
 
+#: falcon's WSGI app with its own request and response types (the scheduler's too).
+WsgiApp = falcon.App[falcon.Request, falcon.Response]
+
 log = logging.getLogger(__name__)
 
 #: Requests with a larger body get 413 before a byte of it is read.
@@ -126,7 +129,7 @@ class HealthResource:
         _reply(resp, status, 503 if status["draining"] else 200)
 
 
-def create_app(executor: Executor, settings: WorkerSettings) -> falcon.App:
+def create_app(executor: Executor, settings: WorkerSettings) -> WsgiApp:
     """The contract over ``executor``; ``settings.worker_secret`` verifies every request."""
     assert settings.worker_secret, "WorkerSettings.check() requires the secret"
     app = falcon.App(middleware=[Signed(settings.worker_secret)])

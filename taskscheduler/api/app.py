@@ -31,9 +31,10 @@ from taskscheduler.api.triggers import TriggerEntry, Triggers
 from taskscheduler.api.workers import Types, WorkerBeat, WorkerDrain, WorkerEntry, Workers
 from taskscheduler.services import Services
 from taskscheduler.settings import Settings, load
+from taskworker.server import WsgiApp
 
 
-def create_app(settings: Settings, services: Services) -> falcon.App:
+def create_app(settings: Settings, services: Services) -> WsgiApp:
     """The API over ``services``; raises ``SettingsError`` if it would be open to the network."""
     is_open = open_mode(settings)
     middleware: list[Any] = [
@@ -63,7 +64,7 @@ def create_app(settings: Settings, services: Services) -> falcon.App:
     return app
 
 
-def get_app() -> falcon.App:
+def get_app() -> WsgiApp:
     """gunicorn's entry: settings from ``TASK_*`` and the TOML file, metrics per gunicorn."""
     settings = load()
     services = Services.build(

@@ -27,6 +27,7 @@ from sqlalchemy import exc as sa
 from taskscheduler.api.media import reply
 from taskworker.contract.api import ErrorBody
 from taskworker.errors import Conflict, TaskError, Unavailable
+from taskworker.server import WsgiApp
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 _UNAVAILABLE = (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, sa.DisconnectionError)
 
 
-def install(app: falcon.App) -> None:
+def install(app: WsgiApp) -> None:
     """Register the table; falcon picks the most specific class for each exception."""
     app.add_error_handler(Exception, _internal)
     app.add_error_handler(falcon.HTTPError, _http_error)

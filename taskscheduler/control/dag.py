@@ -1,13 +1,11 @@
-"""The shape of a topology (a DAG of tasks): validation and the orders it is walked in.
+"""The shape of a topology (a DAG of tasks), as pure functions over node keys.
 
-Pure functions over node keys, so the API can refuse a bad DAG before anything is stored
-and the loops can ask what to release or roll back without re-deriving the graph:
+- :func:`check_dag` refuses duplicate keys, edges to missing keys and cycles, naming the
+  node, so the API can refuse a bad DAG before anything is stored;
+- :func:`descendants` gives what can never start once a node failed.
 
-- :func:`check_dag` refuses duplicate keys, edges to missing keys and cycles, naming the node;
-- :func:`topological_order` gives an order in which every node follows its parents;
-- :func:`ready` gives the nodes whose parents all succeeded (the ones to dispatch);
-- :func:`descendants` gives what must be cancelled when a node fails;
-- :func:`rollback_order` gives the succeeded nodes in reverse dependency order (the saga).
+Which children to release and in what order a saga undoes them is decided from the stored
+children by :mod:`taskscheduler.control.plan`.
 """
 
 from __future__ import annotations
@@ -38,24 +36,11 @@ def check_dag(nodes: Sequence[tuple[str, Collection[str]]], *, root: str = "node
             if parent == key:
                 raise InvalidInput(f"{root}[{index}].depends_on", f"{key!r} depends on itself")
     try:
-        topological_order(graph)
+        TopologicalSorter(graph).prepare()
     except CycleError as exc:
         cycle = " -> ".join(exc.args[1])
         raise InvalidInput(f"{root}", f"the dependencies form a cycle: {cycle}") from None
     return graph
-
-
-def topological_order(graph: Graph) -> list[str]:
-    return list(TopologicalSorter(graph).static_order())
-
-
-def ready(graph: Graph, succeeded: Collection[str], started: Collection[str]) -> list[str]:
-    """Nodes not yet started whose parents have all succeeded."""
-    return [
-        key
-        for key in topological_order(graph)
-        if key not in started and all(parent in succeeded for parent in graph[key])
-    ]
 
 
 def descendants(graph: Mapping[K, Collection[K]], failed: Iterable[K]) -> set[K]:
@@ -72,8 +57,3 @@ def descendants(graph: Mapping[K, Collection[K]], failed: Iterable[K]) -> set[K]
                 found.add(child)
                 stack.append(child)
     return found
-
-
-def rollback_order(graph: Graph, succeeded: Collection[str]) -> list[str]:
-    """The succeeded nodes, children before their parents: the order a saga undoes them."""
-    return [key for key in reversed(topological_order(graph)) if key in succeeded]

@@ -103,7 +103,8 @@ def _datetime(value: str) -> datetime | str:
     try:
         return datetime.fromisoformat(value)
     except ValueError:  # a zero date and the like, returned as pymysql returns them
-        return converters.convert_datetime(value)
+        found: datetime | str = converters.convert_datetime(value)
+        return found
 
 
 #: pymysql's conversions, with the fast ``DATETIME``.

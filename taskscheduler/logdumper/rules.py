@@ -55,7 +55,7 @@ class Rule:
         if found is None:
             return None
         values = {k: v or "" for k, v in found.groupdict().items()}
-        body = _render(self.template, values)
+        body: dict[str, Any] = _render(self.template, values)
         if self.dedup_seconds is not None:
             window = int(at.timestamp() // self.dedup_seconds)
             digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32]

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Executable, Row, insert, select
+from sqlalchemy import Connection, Executable, Row, insert, select, update
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
@@ -157,3 +157,8 @@ def insert_tasks(
     ]
     conn.execute(INSERT_RECORD, records)
     return ids
+
+
+def unlink_trigger(conn: Connection, trigger_id: int) -> None:
+    """The instances of a deleted trigger stay, no longer linked to it."""
+    conn.execute(update(TASKS).where(_c.trigger_id == trigger_id).values(trigger_id=None))

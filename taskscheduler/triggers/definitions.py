@@ -19,8 +19,9 @@ from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
-from taskscheduler.db.tables import TASKS, TRIGGERS
+from taskscheduler.db.tables import TRIGGERS
 from taskscheduler.tasks.create import TaskCreator
+from taskscheduler.tasks.store import unlink_trigger
 from taskscheduler.triggers.base import Schedule
 from taskscheduler.triggers.schedules import schedule_for
 from taskscheduler.triggers.views import TriggerPage, TriggerView, trigger_view
@@ -99,9 +100,7 @@ class TriggerDefinitions:
         """Delete the definition; its instances stay, no longer linked to it."""
         self._row(trigger_id)
         with self._engine.begin() as conn:
-            conn.execute(
-                update(TASKS).where(TASKS.c.trigger_id == trigger_id).values(trigger_id=None)
-            )
+            unlink_trigger(conn, trigger_id)
             conn.execute(delete(TRIGGERS).where(_t.id == trigger_id))
 
     def set_enabled(self, trigger_id: int, enabled: bool) -> TriggerView:
