@@ -190,6 +190,35 @@ def test_pausing_a_topology_pauses_its_running_child_and_continue_resumes_it(sit
     assert task(site, long_id, "sleep")["outcome"] == "succeeded"
 
 
+def test_continue_of_a_topology_resumes_only_the_children_it_paused_itself(site):
+    # Given a topology of two parallel sleeps, one of them paused by an operator
+    created = submit(
+        site,
+        {
+            "name": "paused-apart",
+            "nodes": [
+                {"key": "mine", "task_type": "sleep", "params": {"seconds": 2}},
+                {"key": "theirs", "task_type": "sleep", "params": {"seconds": 2}},
+            ],
+        },
+    )
+    control = created["task_id"]
+    mine, theirs = created["children"]["mine"], created["children"]["theirs"]
+    for child in (mine, theirs):
+        wait_until(lambda c=child: task(site, c, "sleep")["task_status"] == "running", 30)
+    call("PUT", f"{site.nodes[0].url}/v1/task/sleep?task_id={theirs}&action=pause")
+    # When the topology is paused, then continued
+    url = f"{site.nodes[1].url}/v1/task/topology?task_id={control}"
+    call("PUT", f"{url}&action=pause")
+    wait_until(lambda: task(site, mine, "sleep")["task_status"] == "pause", 30, what="pause")
+    call("PUT", f"{url}&action=continue")
+    # Then the child it paused runs to its end, and the operator's stays paused
+    assert wait_finished(site, mine, "sleep")["outcome"] == "succeeded"
+    assert task(site, theirs, "sleep")["task_status"] == "pause"
+    call("PUT", f"{site.nodes[0].url}/v1/task/sleep?task_id={theirs}&action=continue")
+    assert wait_finished(site, control)["outcome"] == "succeeded"
+
+
 def test_cancelling_a_topology_cancels_its_children(site):
     created = submit(
         site,
