@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import socket
 import uuid
+from graphlib import TopologicalSorter
 from pathlib import Path
 
 import pymysql
 import pytest
 
-from taskscheduler.control.dag import check_dag, ready, rollback_order
+from taskscheduler.control.dag import check_dag
 from taskworker import TaskFailed
 from taskworker.discovery import discover
 from taskworker.testing import TaskEnvironment
@@ -51,25 +52,29 @@ def walk(topology: dict, after_each=lambda key: None) -> tuple[list[str], list[s
     """Run the DAG in dependency order; on a failure roll back what succeeded, in reverse.
     A run that succeeds is rolled back too at the end, after ``after_each`` saw each node."""
     graph = check_dag([(n["key"], n.get("depends_on", [])) for n in topology["nodes"]])
+    order = list(TopologicalSorter(graph).static_order())  # every node after its parents
     nodes = {n["key"]: n for n in topology["nodes"]}
     envs: dict[str, TaskEnvironment] = {}
     results: dict[str, object] = {}
     succeeded: list[str] = []
-    while batch := ready(graph, succeeded, envs):
-        for key in batch:
-            envs[key] = env = TaskEnvironment(
-                PLUGINS[nodes[key]["task_type"]], nodes[key]["params"], task_id=len(envs) + 1
-            )
-            try:
-                results[key] = env.run_step()
-            except TaskFailed:
-                undone = rollback_order(graph, succeeded)
-                for done in undone:
-                    envs[done].run_step("rollback")
-                return succeeded, undone, results
-            succeeded.append(key)
-            after_each(key)
-    for key in rollback_order(graph, succeeded):  # leave the machine as it was
+
+    def undo_order() -> list[str]:
+        return [key for key in reversed(order) if key in succeeded]
+
+    for key in order:
+        envs[key] = env = TaskEnvironment(
+            PLUGINS[nodes[key]["task_type"]], nodes[key]["params"], task_id=len(envs) + 1
+        )
+        try:
+            results[key] = env.run_step()
+        except TaskFailed:
+            undone = undo_order()
+            for done in undone:
+                envs[done].run_step("rollback")
+            return succeeded, undone, results
+        succeeded.append(key)
+        after_each(key)
+    for key in undo_order():  # leave the machine as it was
         envs[key].run_step("rollback")
     return succeeded, [], results
 
