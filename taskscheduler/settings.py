@@ -18,6 +18,8 @@ from sqlalchemy.exc import ArgumentError
 from taskworker.config import SettingsError, TaskSettings, load_settings
 
 ROLES = ("viewer", "operator", "admin")
+#: The shortest secret accepted (``TASK_WORKER_SECRET``, ``TASK_CALLBACK_SECRET``).
+MIN_SECRET_BYTES = 16
 
 
 def _default_node_name() -> str:
@@ -57,6 +59,15 @@ class Settings(TaskSettings):
     #: A JSON file of LogDumper rules (``[{name, source, pattern, template,
     #: dedup_seconds?}]``); without it the LogDumper does not run.
     logdumper_rules: str | None = None
+    #: Most nodes one topology may have, nested topologies and fan-out targets included.
+    topology_max_nodes: int = Field(default=1000, ge=1)
+    #: Hosts callbacks may be sent to: patterns (``*.example.com``, ``10.0.0.*``), comma
+    #: separated. Empty: callbacks are refused, so the node calls no address it was not told
+    #: to trust.
+    callback_allow: str = ""
+    #: Signs every callback (``X-Task-Signature``), so a receiver can tell it is ours;
+    #: required when ``callback_allow`` is set. Never the worker secret.
+    callback_secret: str | None = None
 
     @field_validator("db_url")
     @classmethod
@@ -93,6 +104,11 @@ class Settings(TaskSettings):
             if not task_type.strip() or not count.strip().isdigit() or int(count) < 1:
                 raise ValueError(f"{pair!r} is not type=count with a count of at least 1")
         return value
+
+    @property
+    def callback_hosts(self) -> list[str]:
+        """The host patterns callbacks may go to (none: callbacks are refused)."""
+        return [p.strip().lower() for p in self.callback_allow.split(",") if p.strip()]
 
     @property
     def limits(self) -> dict[str, int]:

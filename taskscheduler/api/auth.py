@@ -108,13 +108,16 @@ class Authenticator:
     ) -> None:
         if resource is None:
             return
-        req.context.actor = self.actor(req, resource.access(req, params))
+        req.context.actor, req.context.role = self.caller(req, resource.access(req, params))
 
-    def actor(self, req: falcon.Request, access: Access) -> str:
+    def caller(self, req: falcon.Request, access: Access) -> tuple[str, str | None]:
+        """The caller's name (for the records) and role: ``viewer``, ``operator`` or
+        ``admin`` for a bearer token (admin in open mode, where nobody is told apart), None
+        for a worker's signature or a task's notify token."""
         if access.role is None:
-            return "anonymous"
+            return "anonymous", None
         if signing.is_signed(req.headers):
-            return self._worker(req, access)
+            return self._worker(req, access), None
         token = _bearer(req)
         if token is None and access.notify_task is not None:
             token = req.get_param("token")
@@ -123,12 +126,12 @@ class Authenticator:
             if role is not None:
                 if RANK[role] < RANK[access.role]:
                     raise Forbidden(f"the {role} role may not do this; it needs {access.role}")
-                return f"{role}:{hashlib.sha256(token.encode()).hexdigest()[:8]}"
+                return f"{role}:{hashlib.sha256(token.encode()).hexdigest()[:8]}", role
             task = access.notify_task
             if task is not None and is_notify_token(self._secret, task, token):
-                return "notify-token"
+                return "notify-token", None
         if self._open:
-            return "anonymous"
+            return "anonymous", "admin"
         raise Unauthorized("unknown token" if token else "a bearer token is required")
 
     def _worker(self, req: falcon.Request, access: Access) -> str:
