@@ -22,6 +22,7 @@ from taskscheduler.queue.database import DatabaseQueue
 from taskscheduler.queue.wakeup import Wakeup
 from taskscheduler.settings import Settings
 from taskscheduler.tasks.actions import TaskActions
+from taskscheduler.tasks.addresses import Addresses
 from taskscheduler.tasks.create import TaskCreator
 from taskscheduler.tasks.effects import wake_on_end
 from taskscheduler.tasks.read import TaskQueries
@@ -82,7 +83,14 @@ class Services:
         wakeup = Wakeup(settings.redis_url, queue=redis_queue)
         finishes = Finishes(settings.redis_url)
         finishes.install(eng)  # the tasks this node finishes are announced to waiters
-        tasks = TaskCreator(eng, registry, metrics, settings.worker_secret, announcer=wakeup)
+        tasks = TaskCreator(
+            eng,
+            registry,
+            metrics,
+            settings.worker_secret,
+            announcer=wakeup,
+            addresses=Addresses(eng, settings.callback_hosts),
+        )
         queries = TaskQueries(eng, finishes=finishes, commands=reach)
         return cls(
             settings=settings,

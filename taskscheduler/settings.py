@@ -133,6 +133,14 @@ class Settings(TaskSettings):
         needs_redis = self.queue_backend == "redis" or self.lock_backend == "redis"
         if needs_redis and not self.redis_url:
             raise SettingsError("TASK_REDIS_URL", "required when a backend is set to redis")
+        if self.callback_hosts:  # every callback is signed: no allowed host without the key
+            key = self.callback_secret or ""
+            if len(key.encode()) < MIN_SECRET_BYTES or key == self.worker_secret:
+                raise SettingsError(
+                    "TASK_CALLBACK_SECRET",
+                    f"required with TASK_CALLBACK_ALLOW: at least {MIN_SECRET_BYTES} bytes, "
+                    "not the worker secret",
+                )
 
 
 def load(**overrides: object) -> Settings:

@@ -66,7 +66,14 @@ def assemble(services: Services) -> Loops:
             lease_seconds=lease,
             locks=locks,
         ),
-        CallbackLoop(engine, node=node, lease_seconds=lease, locks=locks),
+        CallbackLoop(
+            engine,
+            node=node,
+            lease_seconds=lease,
+            locks=locks,
+            allow=settings.callback_hosts,
+            secret=settings.callback_secret,
+        ),
     ]
     if settings.logdumper_rules:
         housekeeping.append(

@@ -14,24 +14,37 @@ backend and renewed every pass), so a receiver is called once per
 try, not once per node. A node that dies between the call and its log line leaves the try
 unrecorded, and the next sweep calls again: receivers get at-least-once delivery and should
 key on ``task_id``.
+
+The node calls only hosts it was told to trust (:mod:`taskscheduler.tasks.addresses`): the
+create refused a ``callback_url`` outside ``TASK_CALLBACK_ALLOW``, and each try checks it
+again, since settings change between the two; one no longer allowed is abandoned with a line
+saying why, never sent. Redirects are not followed (a ``3xx`` is a failed try), so an allowed
+host cannot send the call elsewhere. Every callback is signed with ``TASK_CALLBACK_SECRET``
+as the worker contract signs its requests (:mod:`taskworker.signing`: ``X-Task-Signature``,
+HMAC-SHA256 over the method, the request target, ``X-Task-Timestamp`` and the body's
+SHA-256), so a receiver can tell the call is ours and refuse a replay.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import msgspec
 import urllib3
 from sqlalchemy import Engine, and_, func, select
+from urllib3.util import parse_url
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.tables import LOGS, TASKS
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
+from taskscheduler.tasks.addresses import callback_refusal
 from taskscheduler.tasks.logs import write_log
 from taskscheduler.tasks.views import task_view
 from taskscheduler.tasks.write import write_task
+from taskworker import signing
 
 log = logging.getLogger(__name__)
 SWEEP_LEASE = "sweep:callbacks"
@@ -59,9 +72,14 @@ class CallbackLoop:
         node: str,
         lease_seconds: float = 10.0,
         locks: Locks | None = None,
+        allow: Sequence[str] = (),
+        secret: str | None = None,
     ) -> None:
         self.engine = engine
         self.node = node
+        #: ``TASK_CALLBACK_ALLOW``'s host patterns, and the key that signs every callback.
+        self.allow = tuple(allow)
+        self.secret = secret
         self.sweep = Ownership(locks or DatabaseLocks(engine), SWEEP_LEASE, node, lease_seconds)
         self.http = urllib3.PoolManager()
 
@@ -83,12 +101,22 @@ class CallbackLoop:
         return len(due)
 
     def _try(self, row: Any, failed: int, now: datetime) -> None:
-        body = msgspec.json.encode(task_view(row))
-        try:
-            status = deliver(self.http, row.callback_url, body)
-            line = f"{DELIVERED}: HTTP {status}" if 200 <= status < 300 else f"{FAILED}: {status}"
-        except urllib3.exceptions.HTTPError as exc:
-            line = f"{FAILED}: {exc}"
+        refusal = callback_refusal(row.callback_url, self.allow)
+        if refusal is None and not self.secret:
+            refusal = "no TASK_CALLBACK_SECRET to sign it with"
+        if refusal is not None:
+            line = f"{ABANDONED}, not sent: {refusal}"
+        else:
+            body = msgspec.json.encode(task_view(row))
+            try:
+                status = deliver(self.http, row.callback_url, body, self.secret or "")
+                line = (
+                    f"{DELIVERED}: HTTP {status}" if 200 <= status < 300 else f"{FAILED}: {status}"
+                )
+                if 300 <= status < 400:
+                    line += " (redirects are not followed)"
+            except (urllib3.exceptions.HTTPError, ValueError) as exc:  # a bad URL: a failed try
+                line = f"{FAILED}: {exc}"
         if line.startswith(FAILED) and failed + 1 >= MAX_TRIES:
             line = f"{ABANDONED} after {MAX_TRIES} tries; last: {line}"
         level = "info" if line.startswith(DELIVERED) else "warning"
@@ -101,15 +129,22 @@ class CallbackLoop:
         log.log(logging.INFO if level == "info" else logging.WARNING, "task %s %s", row.id, line)
 
 
-def deliver(http: urllib3.PoolManager, url: str, task: bytes) -> int:
-    """POST the final task (JSON) to its ``callback_url``; the HTTP status, or raises
-    :class:`urllib3.exceptions.HTTPError` when the receiver cannot be reached."""
+def deliver(http: urllib3.PoolManager, url: str, task: bytes, secret: str) -> int:
+    """POST the final task (JSON) to its ``callback_url``, signed with ``secret`` over the
+    request target the receiver sees (path and query); the HTTP status, or raises
+    :class:`urllib3.exceptions.HTTPError` when the receiver cannot be reached. One request:
+    no retry here (the loop's tries are the retries) and no redirect followed."""
+    target = parse_url(url).request_uri
     reply = http.request(
         "POST",
         url,
         body=task,
-        headers={"Content-Type": "application/json"},
+        headers={
+            "Content-Type": "application/json",
+            **signing.sign(secret, "POST", target, task),
+        },
         timeout=urllib3.Timeout(total=CALLBACK_TIMEOUT_SECONDS),
         retries=False,
+        redirect=False,
     )
     return int(reply.status)

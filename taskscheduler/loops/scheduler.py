@@ -4,7 +4,10 @@ For each ready task, highest ``important_level`` first and FIFO within a level:
 
 1. pick a live worker serving the type (fresh heartbeat, most slots free, see
    :mod:`taskscheduler.workers.capacity`), or the pinned ``http_url``; none → ``postpone``
-   with a growing ``ready_at`` (the Checker requeues it);
+   with a growing ``ready_at`` (the Checker requeues it). A pinned URL is called only while
+   it is a registered worker's (:mod:`taskscheduler.tasks.addresses`): the create checked
+   it, but a worker may have gone since; then the task has no worker, and is postponed,
+   never sent elsewhere;
 2. a type with a concurrency limit (``TASK_TYPE_LIMITS``) already at its limit →
    ``postpone`` until one of its tasks ends (:mod:`taskscheduler.tasks.effects` wakes it);
 3. ``create`` — a new attempt — is committed *before* the worker is called, with a
@@ -47,6 +50,7 @@ from taskscheduler.loops.starting import WAKE_FALLBACK_SECONDS, Start, Starter
 from taskscheduler.queue import Queue, QueueItem
 from taskscheduler.queue.base import in_line
 from taskscheduler.queue.database import DatabaseQueue
+from taskscheduler.tasks.addresses import registered_workers
 from taskscheduler.tasks.bulk import Planned, apply_many
 from taskscheduler.tasks.effects import wake_on_end
 from taskscheduler.tasks.guard import Applied
@@ -95,13 +99,18 @@ class SchedulerLoop:
         with self.engine.begin() as conn:
             rows = _rows_to_start(conn, items)
             self.capacity.begin(conn, now)
+            workers = registered_workers(conn, {r.http_url for r in rows.values() if r.http_url})
             ready: dict[int, tuple[Any, list[str]]] = {}
             for item in items:
                 row = rows.get(item.task_id)
                 if row is None or row.id in ready or not in_line(row, now):
                     continue  # a duplicate, or a stale item: the task moved on
                 if row.http_url:
-                    ready[row.id] = (row, [row.http_url])
+                    if row.http_url in workers:
+                        ready[row.id] = (row, [row.http_url])
+                    else:
+                        why = f"http_url {row.http_url} is no registered worker's URL"
+                        waits.append((row, why, None))
                     continue
                 candidates = self.capacity.place(conn, row.task_type, now)
                 if candidates is None:

@@ -23,6 +23,7 @@ from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
 from taskscheduler.metrics import Metrics
+from taskscheduler.tasks.addresses import Addresses
 from taskscheduler.tasks.control_tasks import start_control, store_task, store_topology
 from taskscheduler.tasks.guard import ROW_BY_ID
 from taskscheduler.tasks.store import (
@@ -80,12 +81,14 @@ class TaskCreator:
         secret: str | None,
         *,
         announcer: Announcer | None = None,
+        addresses: Addresses | None = None,
     ) -> None:
         self._engine = engine
         self._registry = registry
         self._metrics = metrics
         self._secret = secret
         self._wakeup: Announcer = announcer or Silent()
+        self._addresses = addresses or Addresses(engine, ())
 
     def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
         """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
@@ -206,6 +209,7 @@ class TaskCreator:
         spec = self._registry.type_spec(task_type)
         self._registry.validate_params(task_type, spec, body.params)
         check_fanout(info)
+        self._addresses.check(info)
 
     def create_topology(self, body: TopologyBody, *, actor: str) -> tuple[TopologyView, bool]:
         """Store a topology whole (see :mod:`taskscheduler.tasks.control_tasks`) and start
@@ -216,6 +220,7 @@ class TaskCreator:
             if getattr(info, name) is not None:
                 raise InvalidInput(f"create_info.{name}", "does not apply to a topology")
         check_nodes(body.nodes, self.check)
+        self._addresses.check_topology(info, body.nodes)
         key = info.idempotency_key
         if key is None or (seen := self._by_key(key, TOPOLOGY_TYPE)) is None:
             try:

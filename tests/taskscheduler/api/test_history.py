@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import Engine, update
 
 from taskscheduler.db.tables import TASKS
-from tests.taskscheduler.api.harness import Api, drive, snapshot
+from tests.taskscheduler.api.harness import Api, build_api, drive, snapshot
 
 
 def listed(api: Api, **params: Any) -> list[int]:
@@ -37,10 +37,16 @@ def test_the_list_filters_by_type_state_outcome_name_and_parent(api: Api):
     assert listed(api, since=yesterday) == [external, child, parent]
 
 
-def test_a_listed_task_shows_what_its_query_shows(api: Api):
+def test_a_listed_task_shows_what_its_query_shows(db_url: str, engine: Engine):
     # Given a task with every kind of field set: nested and unicode params, resources, a
-    # float deadline, a callback, progress, a result and an error, times with and without
-    # microseconds
+    # float deadline, a callback (to a host the node allows), progress, a result and an
+    # error, times with and without microseconds
+    api = build_api(
+        db_url,
+        engine,
+        callback_allow="127.0.0.1",
+        callback_secret="callback-secret-of-32-bytes-1234",
+    )
     task_id = api.create(
         create_info={
             "task_name": "nächtlich ✓",

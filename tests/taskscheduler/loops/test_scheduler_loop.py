@@ -104,8 +104,8 @@ def test_a_type_at_its_limit_waits_until_one_of_its_tasks_ends(node, worker):
 
 
 def test_an_unreachable_pinned_worker_postpones_the_task_with_doubling_waits(node, worker):
-    # Given a task pinned to a worker URL nobody listens on
-    dead = f"http://127.0.0.1:{free_port()}"
+    # Given a task pinned to a registered worker's URL nobody listens on any more
+    dead = add_dead_worker(node, "noop")
     task = node.submit("noop", {"create_info": {"http_url": dead}})
     loop, now = scheduler(node), utcnow()
     # When the loop tries it twice, the checker requeueing it in between
@@ -120,6 +120,23 @@ def test_an_unreachable_pinned_worker_postpones_the_task_with_doubling_waits(nod
     assert (row.state, row.attempt) == ("postpose", 2)
     assert (first_wait, second_wait) == (timedelta(seconds=1), timedelta(seconds=2))
     assert node.triggers(task["task_id"]).count("create") == 2
+
+
+def test_a_task_pinned_to_a_worker_gone_since_is_postponed_and_sent_nowhere_else(node, worker):
+    # Given a task pinned to a registered worker, that worker then deregistered, and a live
+    # worker serving the type
+    gone = add_dead_worker(node, "noop")
+    task = node.submit("noop", {"create_info": {"http_url": gone}})
+    Registry(node.engine).deregister("dead-worker")
+    # When the scheduler loop makes a pass
+    scheduler(node).tick(utcnow())
+    # Then the task waits as one with no worker, no attempt made on any worker
+    row = node.task(task["task_id"])
+    assert (row.state, row.attempt, row.worker) == ("postpose", 0, None)
+    assert node.triggers(task["task_id"]) == ["submit", "postpone"]
+    assert node.records(task["task_id"])[-1].reason == (
+        f"http_url {gone} is no registered worker's URL"
+    )
 
 
 def add_dead_worker(node: Node, task_type: str) -> str:
