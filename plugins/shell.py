@@ -9,6 +9,12 @@ line by line to the task log; the result keeps its last few kilobytes.
 ``env`` and ``timeout``): a topology rolling back, or an operator, runs it. Without it the
 rollback fails, saying that nothing can undo the command.
 
+The command runs as the worker's user, so the type is privileged: only an admin may submit
+it. It gets a minimal environment, never the worker's own (which holds the worker's
+secrets): ``PATH``, ``HOME`` and ``LANG`` from the worker, plus the task's ``env``. Names
+and values that the operating system cannot pass (a NUL byte, or ``=`` in a name) are
+refused with the params, before anything is stored.
+
 As a fan-out's child, ``{target}`` in an argument stands for the child's target, so one
 command runs once per host: ``{"argv": ["ssh", "{target}", "uptime"], ...}``.
 """
@@ -25,24 +31,36 @@ from collections import deque
 from typing import Any
 
 from taskworker import Cancelled, Task, TaskContext, TaskFailed
+from taskworker.environment import minimal_environment
 
 #: Between SIGTERM and SIGKILL when the command must stop.
 KILL_GRACE_SECONDS = 3.0
 #: How much of the output the result keeps.
 TAIL_BYTES = 4096
+#: A string the operating system can pass to a process: no NUL byte.
+_PASSABLE = {"type": "string", "pattern": "^[^\\x00]*$", "maxLength": 65_536}
+#: An environment variable's name: no ``=`` (it ends the name) and no NUL byte.
+_ENV_NAME = {"type": "string", "pattern": "^[^=\\x00]+$", "maxLength": 256}
+_ARGV = {"type": "array", "items": _PASSABLE, "minItems": 1, "maxItems": 10_000}
 
 
 class Shell(Task):
     """Runs argv as a subprocess; a non-zero exit code fails the task."""
 
     task_type = "shell"
+    privileged = True
     params_schema = {
         "type": "object",
         "properties": {
-            "argv": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "rollback_argv": {"type": "array", "items": {"type": "string"}, "minItems": 1},
-            "cwd": {"type": "string"},
-            "env": {"type": "object", "additionalProperties": {"type": "string"}},
+            "argv": _ARGV,
+            "rollback_argv": _ARGV,
+            "cwd": _PASSABLE,
+            "env": {
+                "type": "object",
+                "propertyNames": _ENV_NAME,
+                "additionalProperties": _PASSABLE,
+                "maxProperties": 1_000,
+            },
             "timeout": {"type": "number", "exclusiveMinimum": 0},
         },
         "required": ["argv"],
@@ -69,7 +87,7 @@ class Shell(Task):
             self._proc = subprocess.Popen(
                 argv,
                 cwd=params.get("cwd"),
-                env={**os.environ, **params.get("env", {})},
+                env=minimal_environment(params.get("env")),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,

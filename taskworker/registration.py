@@ -29,6 +29,7 @@ def registration(
         task_type: TypeSpec(
             params_schema=plugin.params_schema,
             blocking=plugin.blocking,
+            privileged=plugin.privileged,
             description=plugin.description or None,
             supports=sorted(plugin.steps()),
             declares_resources=plugin.declares_resources(),

@@ -38,6 +38,11 @@ class Task:
     #: JSON Schema (draft 2020-12) of the params; checked before anything is stored.
     params_schema: ClassVar[dict[str, Any]] = {"type": "object"}
     description: ClassVar[str] = ""
+    #: True when a task of this type can do anything the worker's user can (run commands,
+    #: scripts): only the admin role may submit one, directly, in a batch, in a topology or
+    #: fan-out, or as a trigger's template, and only an admin may change its params. The
+    #: worker reports it at registration; the scheduler enforces it.
+    privileged: ClassVar[bool] = False
     _validator: ClassVar[Draft202012Validator]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -49,6 +54,8 @@ class Task:
             raise PluginDefinitionError(name, f"task_type must match {TASK_TYPE_PATTERN}")
         if not isinstance(cls.blocking, bool):
             raise PluginDefinitionError(name, "blocking must be True or False")
+        if not isinstance(cls.privileged, bool):
+            raise PluginDefinitionError(name, "privileged must be True or False")
         try:
             Draft202012Validator.check_schema(cls.params_schema)
         except SchemaError as exc:
@@ -87,6 +94,7 @@ class Task:
         return {
             "params_schema": cls.params_schema,
             "blocking": cls.blocking,
+            "privileged": cls.privileged,
             "description": cls.description,
             "steps": sorted(cls.steps()),
             "declares_resources": cls.declares_resources(),

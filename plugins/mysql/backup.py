@@ -24,6 +24,7 @@ from plugins.mysql.connection import (
 )
 from plugins.mysql.dump import option_file, tool
 from taskworker import Cancelled, Task, TaskContext, TaskFailed
+from taskworker.environment import minimal_environment
 
 _TABLE_STARTED = re.compile(r"Retrieving table structure for table `?([^`.]+)`?")
 CHUNK_BYTES = 1 << 16
@@ -72,7 +73,11 @@ class Backup(Task):
 
     def _dump(self, ctx: TaskContext, argv: list[str], out: Path, tables: int) -> tuple[str, int]:
         with subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            env=minimal_environment(),  # never the worker's secrets
         ) as proc:
             return self._stream(ctx, proc, out, tables)
 

@@ -5,6 +5,10 @@ outlives the step and reports the result itself through ``notify`` with the task
 The worker holds no thread for it; until the notify arrives, the task stays ``running`` and
 its deadline decides. The job file carries the token, so it is private to this user and the
 job deletes it as soon as it has read it.
+
+The job does not inherit the worker's environment (it holds the worker's secrets): it gets
+a minimal one, and the credentials it needs, resolved by the worker, travel in the job
+file with the token.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import tempfile
 from typing import Any
 
 from plugins.mysql.backup import Backup
+from plugins.mysql.connection import resolve, variables
 from taskworker import Task, TaskContext, TaskFailed
+from taskworker.environment import minimal_environment
 from taskworker.notify import notify
 
 
@@ -38,6 +44,7 @@ class BackupAsync(Task):
                 "scheduler with a worker secret",
                 retryable=False,
             )
+        creds = resolve(ctx.params["credentials"])
         handle, job = tempfile.mkstemp(prefix="backup-job-", suffix=".json")
         with os.fdopen(handle, "w") as out:
             json.dump(
@@ -47,13 +54,17 @@ class BackupAsync(Task):
                     "params": ctx.params,
                     "notify_url": ctx.notify_url,
                     "notify_token": ctx.notify_token,
+                    "credentials": {"user": creds.user, "password": creds.password},
                 },
                 out,
             )
+        # Where the worker finds its packages, the job finds them too: not a secret.
+        path = {"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}
         process = subprocess.Popen(
             ["setsid", "--fork", sys.executable, "-m", "plugins.mysql.backup_async", job],
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            env=minimal_environment(path),
         )
         process.wait()
         ctx.log(f"backup job started for {ctx.params['database']}; waiting for its notify")
@@ -78,6 +89,11 @@ def main(job_file: str) -> int:
     with open(job_file) as handle:
         job = json.load(handle)
     os.unlink(job_file)
+    # The worker's resolution, under the names the plugin resolves: in this process alone
+    # (the dump tool it starts gets a minimal environment and an option file).
+    user_variable, password_variable = variables(job["params"]["credentials"])
+    os.environ[user_variable] = job["credentials"]["user"]
+    os.environ[password_variable] = job["credentials"]["password"]
     ctx = TaskContext(
         task_id=job["task_id"],
         task_type=BackupAsync.task_type,

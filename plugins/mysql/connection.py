@@ -61,11 +61,17 @@ class Credentials:
     password: str = field(repr=False)
 
 
-def resolve(reference: str) -> Credentials:
+def variables(reference: str) -> tuple[str, str]:
+    """The environment variables that hold ``reference``'s user and password."""
     key = reference.upper().replace("-", "_")
-    user = os.environ.get(f"TASK_CRED_{key}_USER")
+    return f"TASK_CRED_{key}_USER", f"TASK_CRED_{key}_PASSWORD"
+
+
+def resolve(reference: str) -> Credentials:
+    user_variable, password_variable = variables(reference)
+    user = os.environ.get(user_variable)
     if user is not None:
-        return Credentials(user, os.environ.get(f"TASK_CRED_{key}_PASSWORD", ""))
+        return Credentials(user, os.environ.get(password_variable, ""))
     path = os.environ.get("TASK_CREDENTIALS_FILE")
     if path:
         try:

@@ -4,6 +4,10 @@ It gets a data directory, a config file and a free port of its own under ``base_
 is initialised with the server's own install tool, started, and waited for until it answers.
 Its root password comes from a credentials reference. Rolling back stops the server (SIGTERM,
 then SIGKILL) and removes its directory, so a failed topology leaves no process, port or file.
+
+The install tool and the server get a minimal environment, never the worker's own: the
+server outlives the step, and its ``/proc/<pid>/environ`` would show the worker's secrets
+for as long as it runs.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import pymysql
 from plugins.mysql.connection import CREDENTIALS_SCHEMA, IDENTIFIER_SCHEMA, resolve
 from plugins.mysql.dump import tool
 from taskworker import Task, TaskContext, TaskFailed
+from taskworker.environment import minimal_environment
 
 START_TIMEOUT_SECONDS = 60.0
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -167,7 +172,9 @@ def _free_port() -> int:
 
 
 def _run(ctx: TaskContext, argv: list[str]) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=False, env=minimal_environment()
+    )
     if done.returncode != 0:
         raise TaskFailed(f"{Path(argv[0]).name} failed: {done.stderr.strip()[-500:]}")
     ctx.log(f"{Path(argv[0]).name}: ok")

@@ -20,6 +20,7 @@ from plugins.mysql.connection import (
 )
 from plugins.mysql.dump import option_file, tool
 from taskworker import Cancelled, Task, TaskContext, TaskFailed
+from taskworker.environment import minimal_environment
 
 
 class Restore(Task):
@@ -52,7 +53,11 @@ class Restore(Task):
         with option_file(p["instance"], p["credentials"]) as options:
             argv = [tool("mariadb", "mysql"), f"--defaults-extra-file={options}", p["database"]]
             with subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
+                argv,
+                stdin=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                env=minimal_environment(),  # never the worker's secrets
             ) as proc:
                 sent = _feed(ctx, proc, source, total)
                 if proc.wait() != 0:

@@ -50,7 +50,9 @@ class TaskResource(Guarded):
         return OPERATOR
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, task_type: str) -> None:
-        created, new = self._tasks.create(task_type, body(req, CreateBody), actor=req.context.actor)
+        created, new = self._tasks.create(
+            task_type, body(req, CreateBody), actor=req.context.actor, role=req.context.role
+        )
         reply(resp, created, 201 if new else 200)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, task_type: str) -> None:
@@ -82,6 +84,7 @@ class TaskResource(Guarded):
             action,
             raw_body(req),
             actor=req.context.actor,
+            role=req.context.role,
             reason=params.text(req, "reason"),
             attempt=params.integer(req, "attempt"),
         )
@@ -97,7 +100,9 @@ class TaskList(Guarded):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         batch = body(req, CreateBatch)
-        created, new = self._tasks.create_many(batch.tasks, actor=req.context.actor)
+        created, new = self._tasks.create_many(
+            batch.tasks, actor=req.context.actor, role=req.context.role
+        )
         reply(resp, CreatedBatch(created), 201 if new else 200)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -17,5 +17,7 @@ class TopologyResource(Guarded):
         self._tasks = services.tasks
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        created, new = self._tasks.create_topology(body(req, TopologyBody), actor=req.context.actor)
+        created, new = self._tasks.create_topology(
+            body(req, TopologyBody), actor=req.context.actor, role=req.context.role
+        )
         reply(resp, created, 201 if new else 200)

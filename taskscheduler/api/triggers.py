@@ -29,7 +29,8 @@ class Triggers(Guarded):
         reply(resp, self._triggers.page(params.limit(req), params.cursor(req)))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        reply(resp, self._triggers.create(body(req, TriggerBody)), 201)
+        created = self._triggers.create(body(req, TriggerBody), role=req.context.role)
+        reply(resp, created, 201)
 
 
 class TriggerEntry(Guarded):

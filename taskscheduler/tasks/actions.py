@@ -7,6 +7,9 @@ condition that the task's version did not change meanwhile. A worker that cannot
 therefore leaves the task untouched, and no database transaction is held open across the
 network call.
 
+``change`` with new params is new work: for a privileged type (see
+:func:`~taskscheduler.tasks.create.check_privilege`) only an admin may give them.
+
 ``progress`` and ``heartbeat`` are not state changes; they do not bump the version, so a
 stream of them never makes a concurrent transition fail.
 """
@@ -21,6 +24,7 @@ from sqlalchemy import Connection, Engine, Row, update
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
 from taskscheduler.metrics import Metrics
+from taskscheduler.tasks.create import check_privilege
 from taskscheduler.tasks.guard import Applied
 from taskscheduler.tasks.logs import write_log
 from taskscheduler.tasks.read import TaskQueries, on_worker
@@ -76,7 +80,6 @@ class TaskActions:
         self._metrics = metrics
         self._commands = commands
         self._handlers: dict[Action, Callable[[Row[Any], bytes, str, str | None], None]] = {
-            Action.CHANGE: self._change,
             Action.PROGRESS: self._progress,
             Action.HEARTBEAT: self._heartbeat,
             Action.NOTIFY: self._notify,
@@ -90,18 +93,22 @@ class TaskActions:
         body: bytes,
         *,
         actor: str,
+        role: str | None,
         reason: str | None = None,
         attempt: int | None = None,
     ) -> TaskView:
         """Apply ``action`` and return the task as it is afterwards.
 
-        ``attempt``, sent by workers, fences reports from an attempt that was superseded.
+        ``role`` is the caller's (see :mod:`taskscheduler.tasks.create`); ``attempt``, sent
+        by workers, fences reports from an attempt that was superseded.
         """
         row = self._queries.row(task_type, task_id)
         if attempt is not None and attempt != row.attempt:
             raise StaleAttempt(task_id, attempt, row.attempt)
         handler = self._handlers.get(action)
-        if handler is None:
+        if action is Action.CHANGE:
+            self._change(row, body, actor, reason, role=role)
+        elif handler is None:
             self._trigger(row, action, actor, reason)
         else:
             handler(row, body, actor, reason)
@@ -111,7 +118,9 @@ class TaskActions:
         applied = act_on(self._engine, self._commands, row, action, actor=actor, reason=reason)
         self._metrics.count_transitions([applied.move.trigger.value])
 
-    def _change(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
+    def _change(
+        self, row: Row[Any], body: bytes, actor: str, reason: str | None, *, role: str | None
+    ) -> None:
         if row.state not in CHANGEABLE or on_worker(row):
             allowed = ", ".join(sorted(CHANGEABLE))
             raise Conflict(
@@ -122,6 +131,7 @@ class TaskActions:
         values: dict[str, Any] = {}
         if wanted.params is not None:
             spec = self._registry.type_spec(row.task_type)
+            check_privilege(row.task_type, spec, role)
             self._registry.validate_params(row.task_type, spec, wanted.params)
             values["params"] = wanted.params
         if wanted.process_arg is not None:

@@ -2,8 +2,13 @@
 
 Every way a task comes to exist — a single create, a batch, a topology's nodes, a fan-out's
 targets — goes through :meth:`TaskCreator.check` and the same columns, so it shares the same
-checks: the type must be registered, the params must satisfy its schema, linked tasks must
-exist, all before anything is stored.
+checks: the type must be registered, a privileged type needs the admin role, the params
+must satisfy its schema, linked tasks must exist, all before anything is stored.
+
+The caller's ``role`` is the API's (``viewer``/``operator``/``admin``, admin in open mode,
+None for a worker's signature or a notify token). Work the scheduler makes later from a
+stored definition (a trigger's instances, the log dumper's tasks, a fan-out's children) is
+not checked again: the role was checked when the definition was made.
 
 An ``idempotency_key`` makes creation safe to repeat. The first request stores the task;
 any later one gets that task back (200 instead of 201). Two requests racing with the same
@@ -23,6 +28,7 @@ from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
 from taskscheduler.metrics import Metrics
+from taskscheduler.settings import ROLES
 from taskscheduler.tasks.addresses import Addresses
 from taskscheduler.tasks.control_tasks import start_control, store_task, store_topology
 from taskscheduler.tasks.guard import ROW_BY_ID
@@ -47,12 +53,26 @@ from taskworker.contract.api import (
     CreateInfo,
     TopologyBody,
 )
-from taskworker.errors import Conflict, InvalidInput, NotFound
+from taskworker.contract.worker import TypeSpec
+from taskworker.errors import Conflict, Forbidden, InvalidInput, NotFound
 from taskworker.states import State, Trigger
 
 _c = TASKS.c
 #: Most tasks one batch create may hold (the body size limit applies as well).
 MAX_BATCH = 1000
+#: The only role that may submit, or change the params of, a task of a privileged type.
+ADMIN = ROLES[-1]
+
+
+def check_privilege(task_type: str, spec: TypeSpec, role: str | None) -> None:
+    """:class:`Forbidden` (403) unless ``role`` may submit new work of ``task_type``: a
+    privileged type runs what it is given as the worker's user, so it is an admin's alone."""
+    if spec.privileged and role != ADMIN:
+        held = f"the {role} role may not" if role else "only a bearer token's role may"
+        raise Forbidden(
+            f"task type {task_type!r} is privileged: {held} submit it or change its params; "
+            f"it needs {ADMIN}"
+        )
 
 
 class Announcer(Protocol):
@@ -90,9 +110,11 @@ class TaskCreator:
         self._wakeup: Announcer = announcer or Silent()
         self._addresses = addresses or Addresses(engine, ())
 
-    def create(self, task_type: str, body: CreateBody, *, actor: str) -> tuple[CreatedView, bool]:
+    def create(
+        self, task_type: str, body: CreateBody, *, actor: str, role: str | None
+    ) -> tuple[CreatedView, bool]:
         """Store a task in ``init`` (or ``pause``); True when it was created by this call."""
-        self.check(task_type, body)
+        self.check(task_type, body, role=role)
         key = body.create_info.idempotency_key
         if key is not None and (seen := self._by_key(key, task_type)) is not None:
             return seen, False
@@ -115,7 +137,7 @@ class TaskCreator:
         return created_view(row, notify_token(self._secret, row.id)), True
 
     def create_many(
-        self, bodies: list[CreateBody], *, actor: str
+        self, bodies: list[CreateBody], *, actor: str, role: str | None
     ) -> tuple[list[CreatedView], bool]:
         """Store many tasks in one transaction (one commit instead of one per task): all of
         them, or, when one is bad, none, with the error naming ``tasks[i]``. Items whose
@@ -124,7 +146,7 @@ class TaskCreator:
             raise InvalidInput("tasks", "is empty")
         if len(bodies) > MAX_BATCH:
             raise InvalidInput("tasks", f"holds {len(bodies)} tasks; at most {MAX_BATCH}")
-        types = [self._batch_item(index, body) for index, body in enumerate(bodies)]
+        types = [self._batch_item(index, body, role) for index, body in enumerate(bodies)]
         for _ in range(2):  # a second pass only after losing an idempotency-key race
             seen = self._keys_seen(bodies, types)
             try:
@@ -152,17 +174,19 @@ class TaskCreator:
             return views, bool(triggers)
         raise Conflict("another request stored tasks with the same idempotency keys meanwhile")
 
-    def _batch_item(self, index: int, body: CreateBody) -> str:
+    def _batch_item(self, index: int, body: CreateBody, role: str | None) -> str:
         """The item's type, once the item passed every check a single create makes."""
         task_type = body.create_info.task_type
         try:
             if task_type is None:
                 raise InvalidInput("create_info.task_type", "is required in a batch")
-            self.check(task_type, body)
+            self.check(task_type, body, role=role)
         except NotFound as exc:
             raise InvalidInput(f"tasks[{index}].create_info.task_type", str(exc)) from None
         except InvalidInput as exc:
             raise exc.within(f"tasks[{index}]") from None
+        except Forbidden as exc:
+            raise Forbidden(f"tasks[{index}]: {exc}") from None
         return task_type
 
     def _keys_seen(self, bodies: list[CreateBody], types: list[str]) -> dict[int, int]:
@@ -194,7 +218,7 @@ class TaskCreator:
             seen[index] = row.id
         return seen
 
-    def check(self, task_type: str, body: CreateBody) -> None:
+    def check(self, task_type: str, body: CreateBody, *, role: str | None) -> None:
         """Everything that makes a create body acceptable, before anything is stored."""
         info = body.create_info
         if info.task_type is not None and info.task_type != task_type:
@@ -207,11 +231,14 @@ class TaskCreator:
                 "is set by the scheduler on the children of a topology or fan-out",
             )
         spec = self._registry.type_spec(task_type)
+        check_privilege(task_type, spec, role)
         self._registry.validate_params(task_type, spec, body.params)
         check_fanout(info)
         self._addresses.check(info)
 
-    def create_topology(self, body: TopologyBody, *, actor: str) -> tuple[TopologyView, bool]:
+    def create_topology(
+        self, body: TopologyBody, *, actor: str, role: str | None
+    ) -> tuple[TopologyView, bool]:
         """Store a topology whole (see :mod:`taskscheduler.tasks.control_tasks`) and start
         its control task; True when it was created by this call, False when its idempotency
         key was seen."""
@@ -219,7 +246,7 @@ class TaskCreator:
         for name in ("parent_task_id", "control_task_id", "targets", "strategy", "max_parallel"):
             if getattr(info, name) is not None:
                 raise InvalidInput(f"create_info.{name}", "does not apply to a topology")
-        check_nodes(body.nodes, self.check)
+        check_nodes(body.nodes, lambda task_type, node: self.check(task_type, node, role=role))
         self._addresses.check_topology(info, body.nodes)
         key = info.idempotency_key
         if key is None or (seen := self._by_key(key, TOPOLOGY_TYPE)) is None:

@@ -1,10 +1,13 @@
 """``/v1/triggers``: timed and permanent task definitions, checked whole before they are stored.
 
-A trigger's template is checked exactly as a create of its type would be (the type is
-registered, the params satisfy its schema), so an instance the Producer makes later is a
-task the API would have accepted. A timed trigger's schedule is built once here, which
-refuses a bad cron expression, time zone, interval or time list naming the field, and gives
-the first fire time after now; an interval counts from the trigger's creation.
+A trigger's template is checked exactly as a create of its type would be, by the caller
+who defines it (the type is registered, a privileged type needs the admin role, the params
+satisfy its schema), so an instance the Producer makes later is a task the API would have
+accepted from that caller; the instances themselves are not checked again.
+
+A timed trigger's schedule is built once here, which refuses a bad cron expression, time
+zone, interval or time list naming the field, and gives the first fire time after now; an
+interval counts from the trigger's creation.
 """
 
 from __future__ import annotations
@@ -56,9 +59,10 @@ class TriggerDefinitions:
         self._engine = engine
         self._tasks = tasks
 
-    def create(self, body: TriggerBody) -> TriggerView:
+    def create(self, body: TriggerBody, *, role: str | None) -> TriggerView:
+        """Store the definition, checked whole with the caller's ``role``."""
         now = utcnow()
-        first = self._check(body, now)
+        first = self._check(body, now, role)
         values = {
             **msgspec.structs.asdict(body),
             "template": msgspec.to_builtins(body.template),
@@ -125,7 +129,7 @@ class TriggerDefinitions:
             raise NotFound("trigger", trigger_id)
         return row
 
-    def _check(self, body: TriggerBody, now: datetime) -> datetime | None:
+    def _check(self, body: TriggerBody, now: datetime, role: str | None) -> datetime | None:
         """Everything that makes a trigger acceptable; its first fire time."""
         info = body.template.create_info
         if info.task_type is None:
@@ -135,7 +139,7 @@ class TriggerDefinitions:
                 "template.create_info.idempotency_key", "would make every instance the same task"
             )
         try:
-            self._tasks.check(info.task_type, body.template)
+            self._tasks.check(info.task_type, body.template, role=role)
         except NotFound as exc:
             raise InvalidInput("template.create_info.task_type", str(exc)) from None
         except InvalidInput as exc:

@@ -5,6 +5,12 @@ each type to the worker's :class:`~taskworker.contract.worker.TypeSpec` (params 
 supported steps). When several workers serve a type, the most recently registered one's spec
 wins, so rolling out a plugin with a new schema takes effect as its workers come up.
 
+Except for ``privileged`` (only an admin may submit such a type): there the safe side wins.
+A type is privileged when any stored registration of it says so, whichever is newest and
+whether or not that worker still beats, and ``shell`` and ``script`` are privileged by name,
+so a worker that does not say (an older SDK, a worker in another language) cannot make a
+command runner open to operators.
+
 Params are validated against the type's JSON schema before anything is stored. Compiling a
 validator costs far more than running it, so compiled validators are kept per type and
 rebuilt only when the schema text changes.
@@ -40,6 +46,8 @@ _w = WORKERS.c
 _REVIVED = case((_w.status == "draining", "draining"), else_="active")
 #: How long the registered types' specs are reused before they are read again.
 SPEC_TTL_SECONDS = 2.0
+#: Types that run commands as the worker's user: privileged whatever a registration says.
+ALWAYS_PRIVILEGED = frozenset({"shell", "script"})
 
 
 class Registry:
@@ -99,25 +107,20 @@ class Registry:
         return [worker_view(row) for row in self._rows()]
 
     def types(self) -> list[TypeView]:
+        rows = self._rows(newest_first=True)
         merged: dict[str, TypeView] = {}
-        for row in self._rows(newest_first=True):
-            for task_type, raw in (row.task_types or {}).items():
-                view = merged.get(task_type)
-                if view is None:
-                    spec = msgspec.convert(raw, TypeSpec)
-                    view = merged[task_type] = TypeView(**_spec_fields(spec), task_type=task_type)
-                view.workers.append(row.name)
+        for name, spec in _merged_specs(rows).items():
+            merged[name] = TypeView(**_spec_fields(spec), task_type=name)
+        for row in rows:
+            for task_type in row.task_types or {}:
+                merged[task_type].workers.append(row.name)
         return [merged[name] for name in sorted(merged)]
 
     def type_spec(self, task_type: str) -> TypeSpec:
         """The spec of a registered type, or :class:`NotFound` (HTTP 404)."""
         read_at, specs = self._specs
         if task_type not in specs or time.monotonic() - read_at > SPEC_TTL_SECONDS:
-            read_at, specs = time.monotonic(), {}
-            for row in self._rows(newest_first=True):
-                for name, raw in (row.task_types or {}).items():
-                    specs.setdefault(name, raw)
-            specs = {name: msgspec.convert(raw, TypeSpec) for name, raw in specs.items()}
+            read_at, specs = time.monotonic(), _merged_specs(self._rows(newest_first=True))
             self._specs = (read_at, specs)
         spec = specs.get(task_type)
         if spec is None:
@@ -150,6 +153,23 @@ class Registry:
         order = (_w.registered_at.desc(), _w.id.desc()) if newest_first else (_w.name,)
         with reading(self._engine) as conn:
             return list(conn.execute(select(WORKERS).order_by(*order)))
+
+
+def _merged_specs(rows: list[Row[Any]]) -> dict[str, TypeSpec]:
+    """Each type's spec from its newest registration (``rows`` newest first), privileged
+    when any registration of it says so or its name is in :data:`ALWAYS_PRIVILEGED`."""
+    raws: dict[str, Any] = {}
+    privileged = set(ALWAYS_PRIVILEGED)
+    for row in rows:
+        for name, raw in (row.task_types or {}).items():
+            raws.setdefault(name, raw)
+            if isinstance(raw, dict) and raw.get("privileged") is True:
+                privileged.add(name)
+    specs = {name: msgspec.convert(raw, TypeSpec) for name, raw in raws.items()}
+    return {
+        name: msgspec.structs.replace(spec, privileged=True) if name in privileged else spec
+        for name, spec in specs.items()
+    }
 
 
 def _spec_fields(spec: TypeSpec) -> dict[str, Any]:

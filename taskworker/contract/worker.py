@@ -23,6 +23,10 @@ class TypeSpec(msgspec.Struct, kw_only=True):
 
     params_schema: dict[str, Any] = {}
     blocking: bool = True
+    #: Only the admin role may submit a task of this type (``Task.privileged``): it runs
+    #: commands as the worker's user. A worker that does not say declares an ordinary type;
+    #: the scheduler still holds ``shell`` and ``script`` privileged by name.
+    privileged: bool = False
     description: str | None = None
     #: The optional steps the plugin implements (``pause``, ``rollback``, ...).
     supports: list[str] = []

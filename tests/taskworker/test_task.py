@@ -37,6 +37,7 @@ def test_supported_steps_are_those_the_plugin_overrides():
     assert Resize.describe() == {
         "params_schema": Resize.params_schema,
         "blocking": True,
+        "privileged": False,
         "description": "Resizes an image.",
         "steps": ["rollback", "run"],
         "declares_resources": True,
