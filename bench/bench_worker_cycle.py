@@ -20,7 +20,7 @@ from taskscheduler.db import migrate
 from taskworker.client import SignedClient
 from tests.processes import PYTHON, free_port, running
 
-SECRET = "bench-secret"
+SECRET = "bench-worker-secret"
 
 
 def main(cycles: int) -> None:

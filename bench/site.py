@@ -26,7 +26,7 @@ from tests import services
 from tests.processes import PYTHON, Server, free_port, running, wait_until
 
 RESULTS = Path(__file__).parent / "results"
-SECRET = "bench-secret"
+SECRET = "bench-worker-secret"
 REDIS_DB = 11  # a database number of its own, flushed before each run
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 HTTP = urllib3.PoolManager(maxsize=16)

@@ -1,4 +1,10 @@
-"""``taskscheduler serve`` (one node) and ``taskscheduler standalone`` (node and worker)."""
+"""``taskscheduler serve`` (one node) and ``taskscheduler standalone`` (node and worker).
+
+Every setting that can refuse a start is checked here, before the loops start or gunicorn
+listens: a bad value, a missing or short ``TASK_WORKER_SECRET`` (``serve``), an API open to
+the network (no tokens, a bind off loopback), an outdated schema. Each is one line naming
+what to fix and exit code 2, never a traceback from a process already serving.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from typing import Any
 
 import click
 
+from taskscheduler.api.auth import open_mode
 from taskscheduler.db.engine import make_engine
 from taskscheduler.db.schema import check_schema
 from taskscheduler.errors import SchemaOutdated
@@ -24,9 +31,12 @@ from taskworker.config import SettingsError
 log = logging.getLogger("taskscheduler")
 
 
-def _settings(**overrides: Any) -> Settings:
+def _settings(*, needs_secret: bool, **overrides: Any) -> Settings:
     try:
         settings = load(**overrides)
+        if needs_secret:
+            settings.require_worker_secret()
+        open_mode(settings)  # no tokens and not on loopback: refused before anything listens
         if settings.logdumper_rules:
             load_rules(settings.logdumper_rules)  # refused here, not later in the loops
     except SettingsError as exc:
@@ -46,11 +56,7 @@ def _settings(**overrides: Any) -> Settings:
 def _run(settings: Settings, workers: int, threads: int) -> None:
     loops = start_loops(settings)
     atexit.register(loops.terminate)
-    try:
-        ApiApplication(settings, workers=workers, threads=threads).run()
-    except SettingsError as exc:  # the API refuses to be open to the network
-        click.echo(f"taskscheduler: {exc}", err=True)
-        sys.exit(2)
+    ApiApplication(settings, workers=workers, threads=threads).run()
 
 
 @click.group()
@@ -70,16 +76,16 @@ bind_option = click.option(
 @click.option("--threads", default=8, show_default=True, help="Threads per API process.")
 def serve(bind: str, workers: int, threads: int) -> None:
     """One scheduler node: the API and the loops, on the configured database."""
-    _run(_settings(bind=bind), workers, threads)
+    _run(_settings(needs_secret=True, bind=bind), workers, threads)
 
 
 @main.command()
 @bind_option
 def standalone(bind: str) -> None:
     """A node, its loops and one worker with the shipped plugins, on the embedded defaults."""
-    settings = _settings(bind=bind)
+    settings = _settings(needs_secret=False, bind=bind)
     if not settings.worker_secret:  # one machine, one run: a fresh secret will do
-        settings = _settings(bind=bind, worker_secret=secrets.token_hex(16))
+        settings = settings.model_copy(update={"worker_secret": secrets.token_hex(16)})
     host, _, port = bind.rpartition(":")
     scheduler_url = f"http://{'127.0.0.1' if host in ('', '0.0.0.0') else host}:{port}"
     worker_bind = f"127.0.0.1:{_free_port()}"

@@ -23,6 +23,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 #: Request latency buckets: the API answers in about a millisecond; tails matter more.
 LATENCY_BUCKETS_SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+#: The methods counted by name; any other is counted as ``other``. A label's values must be
+#: a fixed set: each new value is a new series held in memory and in every scrape, so a
+#: client inventing method names (or paths, see :meth:`Metrics.count_request`) would grow
+#: both without end.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -65,6 +70,15 @@ class Metrics:
             multiprocess_mode="max",
             registry=self.registry,
         )
+
+    def count_request(self, route: str | None, method: str, status: int, seconds: float) -> None:
+        """Count one answer. ``route`` is the matched route's template (None: no route
+        matched), never the path; ``method`` outside :data:`METHODS` counts as ``other``."""
+        route_label = route or "unmatched"
+        method_label = method if method in METHODS else "other"
+        status_label = str(status) if 100 <= status <= 599 else "other"
+        self.api_requests.labels(route=route_label, method=method_label, status=status_label).inc()
+        self.api_latency.labels(route=route_label).observe(seconds)
 
     def count_transitions(self, triggers: list[str]) -> None:
         """Count triggers once their transaction committed (a rolled-back move never counts)."""

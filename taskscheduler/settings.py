@@ -15,11 +15,17 @@ from pydantic import Field, field_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from taskworker.config import SettingsError, TaskSettings, load_settings
+from taskworker.config import (
+    MIN_SECRET_BYTES,
+    SettingsError,
+    TaskSettings,
+    checked_secret,
+    load_settings,
+)
 
 ROLES = ("viewer", "operator", "admin")
-#: The shortest secret accepted (``TASK_WORKER_SECRET``, ``TASK_CALLBACK_SECRET``).
-MIN_SECRET_BYTES = 16
+# MIN_SECRET_BYTES, the shortest secret accepted (TASK_WORKER_SECRET, TASK_CALLBACK_SECRET),
+# is the workers' rule, read from taskworker.config so that both sides agree.
 
 
 def _default_node_name() -> str:
@@ -80,6 +86,11 @@ class Settings(TaskSettings):
             raise ValueError(f"unsupported database {url.get_backend_name()!r} (sqlite or mysql)")
         return value
 
+    @field_validator("worker_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        return checked_secret(value)
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url_scheme(cls, value: str | None) -> str | None:
@@ -127,6 +138,16 @@ class Settings(TaskSettings):
         return self.queue_backend == "redis" or (
             self.queue_backend == "auto" and self.redis_url is not None
         )
+
+    def require_worker_secret(self) -> None:
+        """A serving node needs the secret: without it no worker call is signed, no signed
+        report verified and no notify token issued."""
+        if not self.worker_secret:
+            raise SettingsError(
+                "TASK_WORKER_SECRET",
+                f"required (at least {MIN_SECRET_BYTES} bytes, the same on every node and "
+                "worker; e.g. the output of openssl rand -hex 32)",
+            )
 
     def check(self) -> None:
         """Cross-field rules that no single field can check."""

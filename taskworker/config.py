@@ -24,6 +24,9 @@ from pydantic_settings import (
 
 ENV_PREFIX = "TASK_"
 CONFIG_ENV = "TASK_CONFIG"
+#: The shortest shared secret accepted (``TASK_WORKER_SECRET``): 16 bytes, 128 bits, so the
+#: HMAC key cannot be guessed; scheduler and workers read the same rule from here.
+MIN_SECRET_BYTES = 16
 
 
 class SettingsError(Exception):
@@ -58,6 +61,18 @@ class TaskSettings(BaseSettings):
 
 
 S = TypeVar("S", bound=TaskSettings)
+
+
+def checked_secret(value: str | None) -> str | None:
+    """A secret setting as a field validator sees it: empty is unset (None); a set one must
+    have :data:`MIN_SECRET_BYTES` bytes. The message never repeats the value."""
+    if not value:
+        return None
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise ValueError(
+            f"must be at least {MIN_SECRET_BYTES} bytes (e.g. the output of openssl rand -hex 32)"
+        )
+    return value
 
 
 def load_settings(cls: type[S], **overrides: Any) -> S:

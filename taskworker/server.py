@@ -6,12 +6,17 @@ encode the answer. Every request but ``/health`` must carry a valid HMAC signatu
 shared secret; the signature covers the method, the path *with* its query, the timestamp and
 the body, so nothing is read or changed for an unsigned, forged or replayed request.
 
+A body must then be ``application/json`` (415 otherwise) nested at most
+:data:`MAX_JSON_DEPTH` levels (400 naming ``body``): :func:`require_json` and
+:func:`check_nesting` are the contract's body rules, which the scheduler's API applies too.
+
 Errors are one table: each :class:`~taskworker.errors.TaskError` carries its status.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import falcon
@@ -41,10 +46,48 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1 << 20
 #: Paths served without a signature: they change nothing and reveal nothing of tasks.
 UNSIGNED = frozenset({"/health"})
+#: JSON nested deeper than this is refused before it is decoded: the contract's shapes and
+#: any sane params need far fewer levels, and the decoder's stack is not unbounded.
+MAX_JSON_DEPTH = 64
+#: A JSON string, escapes included (unrolled, so long strings cost one linear pass).
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+#: Every byte but the four brackets, for ``bytes.translate`` to delete.
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_OPENING = frozenset(b"[{")
+
+
+def require_json(content_type: str | None) -> None:
+    """A body must be ``application/json`` (any parameters): a form or ``text/plain``, which a
+    web page may post anywhere without asking, is never taken for a command (415)."""
+    media_type = falcon.parse_header(content_type)[0].lower() if content_type else ""
+    if media_type != falcon.MEDIA_JSON:
+        raise falcon.HTTPUnsupportedMediaType(
+            description=f"a body must be {falcon.MEDIA_JSON}, not {media_type[:100] or 'untyped'}"
+        )
+
+
+def check_nesting(body: bytes) -> None:
+    """400 naming ``body`` when arrays and objects nest deeper than :data:`MAX_JSON_DEPTH`.
+
+    Cheap: a body with fewer brackets than the limit is passed by two counts; otherwise its
+    strings are cut out and the brackets left are walked once, stopping at the first level
+    too deep (about 25 ms for a megabyte of nothing but brackets).
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return
+    depth = 0
+    for byte in _STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if byte in _OPENING:
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                raise InvalidInput("body", f"is nested deeper than {MAX_JSON_DEPTH} levels")
+        else:
+            depth -= 1
 
 
 class Signed:
-    """Middleware: read the body within its limit, then verify the request's signature."""
+    """Middleware: read the body within its limit, verify the request's signature, then hold
+    the body to the contract's rules (the signer learns of a bad one, nobody else)."""
 
     def __init__(self, secret: str) -> None:
         self._secret = secret
@@ -60,6 +103,9 @@ class Signed:
         req.context.signer = signing.verify(
             self._secret, req.method, target, req.context.body, req.headers
         )
+        if req.context.body:
+            require_json(req.content_type)
+            check_nesting(req.context.body)
 
 
 class TaskResource:

@@ -1,8 +1,9 @@
 """The worker's settings (DESIGN §5): ``TASK_*`` variables, the TOML file, then the flags.
 
-A worker without ``TASK_WORKER_SECRET`` refuses to start: every request it serves changes
-what runs on its host, and every report it sends changes a task's record, so neither side
-may accept an unsigned request.
+A worker without a ``TASK_WORKER_SECRET`` of at least
+:data:`~taskworker.config.MIN_SECRET_BYTES` bytes refuses to start: every request it serves
+changes what runs on its host, and every report it sends changes a task's record, so neither
+side may accept an unsigned request, nor one signed with a key short enough to guess.
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from taskworker.config import SettingsError, TaskSettings, load_settings
+from taskworker.config import (
+    MIN_SECRET_BYTES,
+    SettingsError,
+    TaskSettings,
+    checked_secret,
+    load_settings,
+)
 from taskworker.contract.codec import convert
 from taskworker.contract.fields import Url, WorkerName
 from taskworker.errors import InvalidInput
@@ -47,6 +54,11 @@ class WorkerSettings(TaskSettings):
     #: How long a stopping worker keeps trying to deliver its last reports.
     report_flush_seconds: float = Field(default=10.0, ge=0)
 
+    @field_validator("worker_secret")
+    @classmethod
+    def _secret_long_enough(cls, value: str | None) -> str | None:
+        return checked_secret(value)
+
     @field_validator("scheduler_url", "worker_advertise_url")
     @classmethod
     def _is_url(cls, value: str | None) -> str | None:
@@ -67,7 +79,9 @@ class WorkerSettings(TaskSettings):
     def check(self) -> None:
         if not self.worker_secret:
             raise SettingsError(
-                "TASK_WORKER_SECRET", "required: the worker accepts only signed requests"
+                "TASK_WORKER_SECRET",
+                f"required (at least {MIN_SECRET_BYTES} bytes, the same as the scheduler's): "
+                "the worker accepts only signed requests",
             )
 
 

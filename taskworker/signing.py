@@ -12,12 +12,17 @@ captured signature cannot be replayed against another task or action. The timest
 seconds, a header) bounds replays to :data:`REPLAY_WINDOW_SECONDS` either way, which also
 tolerates modest clock skew between nodes. The worker name is signed so that the actor in a
 transition record cannot be swapped in transit. Digests are compared in constant time.
+
+Every header is bounded before it is used: the timestamp is 1 to 12 ASCII digits, the
+signature 64 hex digits, the name at most 255 printable ASCII characters; anything else is
+refused (401) as unsigned, so no header can make the arithmetic overflow or a log line grow.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import time
 from collections.abc import Mapping
 
@@ -31,6 +36,11 @@ SIGNATURE_HEADER = "X-Task-Signature"
 WORKER_HEADER = "X-Task-Worker"
 #: A signature older or newer than this is refused (replay and clock-skew bound).
 REPLAY_WINDOW_SECONDS = 60
+#: The shape of each header: Unix seconds (12 digits reach the year 33658), a hex SHA-256,
+#: a node's name (a worker's registered name is at most 255 characters).
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
+_NAME = re.compile(r"[ -~]{0,255}")
 
 
 def _canonical(method: str, target: str, body: bytes, timestamp: str, worker: str) -> bytes:
@@ -89,18 +99,20 @@ def verify(
     stamp = _get(headers, TIMESTAMP_HEADER)
     if not given or not stamp:
         raise Unauthorized(f"a signed request needs {SIGNATURE_HEADER} and {TIMESTAMP_HEADER}")
-    try:
-        signed_at = int(stamp)
-    except ValueError:
-        raise Unauthorized(f"{TIMESTAMP_HEADER} is not Unix seconds") from None
+    if not _TIMESTAMP.fullmatch(stamp):
+        raise Unauthorized(f"{TIMESTAMP_HEADER} is not Unix seconds (1 to 12 digits)")
+    if not _SIGNATURE.fullmatch(given):
+        raise Unauthorized(f"{SIGNATURE_HEADER} is not 64 hex digits")
+    worker = _get(headers, WORKER_HEADER) or ""
+    if not _NAME.fullmatch(worker):
+        raise Unauthorized(f"{WORKER_HEADER} is not a name of at most 255 printable characters")
     clock = time.time() if now is None else now
-    if abs(clock - signed_at) > REPLAY_WINDOW_SECONDS:
+    if abs(clock - int(stamp)) > REPLAY_WINDOW_SECONDS:
         raise Unauthorized(
             f"the signature is outside the {REPLAY_WINDOW_SECONDS} s window; check the clocks"
         )
-    worker = _get(headers, WORKER_HEADER) or ""
     expected = signature(secret, method, target, body, stamp, worker=worker)
-    if not hmac.compare_digest(expected.encode(), given.lower().encode(errors="replace")):
+    if not hmac.compare_digest(expected.encode(), given.lower().encode()):
         raise Unauthorized("the request signature does not match")
     return worker
 

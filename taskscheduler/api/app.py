@@ -5,9 +5,11 @@ and the standalone mode build it over whatever database they choose; :func:`get_
 gunicorn entry point (``gunicorn 'taskscheduler.api.app:get_app()'``) and the only place the
 environment is read.
 
-Middleware order matters: metrics wrap everything (so refusals are counted too), the body is
-read within its limit before authentication (signatures cover the body), and only then does
-a resource run.
+Middleware order matters: metrics wrap everything (so refusals are counted too), an open
+API refuses what browsers send on a web page's behalf before anything else, the body is read
+within its limit and held to JSON before authentication (signatures cover the body), a
+method the resource does not serve is refused before credentials are looked at, and only
+then does a resource run.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import falcon
 
 from taskscheduler.api import errors
-from taskscheduler.api.auth import Authenticator, open_mode
+from taskscheduler.api.auth import Authenticator, BrowserGuard, open_mode
 from taskscheduler.api.health import HealthResource, MetricsResource, RequestMetrics
 from taskscheduler.api.history import Children, Logs, Transitions
 from taskscheduler.api.media import BodyReader
@@ -39,6 +41,7 @@ def create_app(settings: Settings, services: Services) -> WsgiApp:
     is_open = open_mode(settings)
     middleware: list[Any] = [
         RequestMetrics(services),
+        *([BrowserGuard()] if is_open else []),
         BodyReader(settings.max_body_bytes),
         Authenticator(settings, is_open=is_open),
     ]

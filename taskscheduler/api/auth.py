@@ -12,9 +12,17 @@ records). Credentials, in the order they are tried:
 * the task's notify token (bearer or ``?token=``), only for notify/progress/heartbeat of
   that one task: actor ``notify-token``.
 
-Missing or unknown credentials are 401, a role too low 403. With no tokens configured the
-API is open (actor ``anonymous``), which :func:`open_mode` allows only on a loopback bind or
-with ``TASK_OPEN_API``; signatures are still checked when a secret is set.
+Missing or unknown credentials are 401, a role too low 403, a method the resource does not
+serve 405 before any credential is looked at. With no tokens configured the API is open
+(actor ``anonymous``), which :func:`open_mode` allows only on a loopback bind or with
+``TASK_OPEN_API``. Open mode still checks what is presented: a signature must verify, and a
+token that is not the task's notify token is 401, not ignored.
+
+An open API on loopback is still reachable from the browser of the machine's user: any web
+page may post to ``127.0.0.1``, and a DNS name rebound to ``127.0.0.1`` makes the page
+same-origin. :class:`BrowserGuard` closes both (open mode only; tokens are never sent by a
+browser on its own): a request must name a loopback ``Host`` and carry no ``Origin`` but the
+API's own, else it is 403 before its body is read.
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import falcon
+from falcon.constants import HTTP_METHODS
 
 from taskscheduler.api.media import raw_body
 from taskscheduler.settings import ROLES, Settings
@@ -38,6 +48,10 @@ from taskworker.errors import Forbidden, Unauthorized
 log = logging.getLogger(__name__)
 
 RANK = {role: rank for rank, role in enumerate(ROLES)}
+#: A ``Host`` header: a name or IPv4 address, or an IPv6 address in brackets; a port.
+_HOST = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]{2,45})\]|(?P<name>[^\s:@/\[\]]{1,253}))(?::[0-9]{1,5})?"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +100,45 @@ def _is_loopback(bind: str) -> bool:
     if bind.startswith("unix:"):
         return True
     host = bind.rsplit(":", 1)[0] if bind.count(":") == 1 or "]" in bind else bind
-    host = host.strip("[]")
-    if host == "localhost":
+    return _loopback_name(host.strip("[]"))
+
+
+def _loopback_name(host: str) -> bool:
+    """``localhost``, or an address in 127.0.0.0/8 or ``::1``."""
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class BrowserGuard:
+    """Middleware of an open API, first after the metrics: refuses what a browser sends on
+    a web page's behalf (DESIGN §8.2).
+
+    A page elsewhere posts with its own ``Origin``; a page on a rebound DNS name sends that
+    name as ``Host``. Either is 403 before the body is read. A request claiming a worker
+    signature passes on: no page can compute one, and it must verify further on.
+    """
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if signing.is_signed(req.headers):
+            return
+        host = req.get_header("Host") or ""
+        found = _HOST.fullmatch(host)
+        if found is None or not _loopback_name(found.group("v6") or found.group("name")):
+            raise Forbidden(
+                f"Host {host[:100]!r} is not a loopback name; without TASK_API_TOKENS the API "
+                "answers only requests to localhost, 127.0.0.1 or [::1]"
+            )
+        origin = req.get_header("Origin")
+        own = host.lower()
+        if origin is not None and origin.lower() not in (f"http://{own}", f"https://{own}"):
+            raise Forbidden(
+                f"Origin {origin[:100]!r} is not this API's own; without TASK_API_TOKENS the "
+                "API refuses requests that web pages send on another site's behalf"
+            )
 
 
 class Authenticator:
@@ -108,6 +154,7 @@ class Authenticator:
     ) -> None:
         if resource is None:
             return
+        _require_served(req, resource)
         req.context.actor, req.context.role = self.caller(req, resource.access(req, params))
 
     def caller(self, req: falcon.Request, access: Access) -> tuple[str, str | None]:
@@ -130,9 +177,10 @@ class Authenticator:
             task = access.notify_task
             if task is not None and is_notify_token(self._secret, task, token):
                 return "notify-token", None
+            raise Unauthorized("unknown token")  # open or not: a wrong token is never ignored
         if self._open:
             return "anonymous", "admin"
-        raise Unauthorized("unknown token" if token else "a bearer token is required")
+        raise Unauthorized("a bearer token is required")
 
     def _worker(self, req: falcon.Request, access: Access) -> str:
         if not access.worker:
@@ -150,6 +198,17 @@ class Authenticator:
             if hmac.compare_digest(known.encode(), token.encode(errors="replace")):
                 found = role
         return found
+
+
+def _require_served(req: falcon.Request, resource: Any) -> None:
+    """405 (with ``Allow``) for a method the resource has no responder for, whatever its name:
+    before credentials, so an unknown method is never mistaken for a missing token."""
+    if req.method in HTTP_METHODS and hasattr(resource, f"on_{req.method.lower()}"):
+        return
+    allowed = [m for m in HTTP_METHODS if hasattr(resource, f"on_{m.lower()}")]
+    raise falcon.HTTPMethodNotAllowed(
+        allowed, description=f"{req.method[:20]!r} is not served here; {', '.join(allowed)} is"
+    )
 
 
 def _bearer(req: falcon.Request) -> str | None:

@@ -11,7 +11,7 @@ raised                                 answered
 SQLAlchemy: cannot connect, pool       503 ``Unavailable``, ``Retry-After``: the database is
 exhausted, lost connection, deadlock   down or busy; the request changed nothing
 SQLAlchemy ``IntegrityError``          409: the write clashes with stored data
-falcon ``HTTPError`` (no route, 405)   its status, same body shape, its headers (``Allow``)
+falcon ``HTTPError`` (404, 405, 415)   its status, same body shape, its headers (``Allow``)
 anything else                          500, logged with its traceback; no internals leak
 =====================================  ======================================================
 """

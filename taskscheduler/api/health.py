@@ -45,7 +45,8 @@ class MetricsResource(Guarded):
 
 
 class RequestMetrics:
-    """Middleware: counts every answer by route template (not path: ids would explode)."""
+    """Middleware: counts every answer, refusals included, by route template, method and
+    status, each from a fixed set (:meth:`~taskscheduler.metrics.Metrics.count_request`)."""
 
     def __init__(self, services: Services) -> None:
         self._metrics = services.metrics
@@ -56,9 +57,5 @@ class RequestMetrics:
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: object, succeeded: bool
     ) -> None:
-        route = req.uri_template or "unmatched"
-        status = str(resp.status_code)
-        self._metrics.api_requests.labels(route=route, method=req.method, status=status).inc()
-        self._metrics.api_latency.labels(route=route).observe(
-            time.perf_counter() - req.context.started
-        )
+        elapsed = time.perf_counter() - req.context.started
+        self._metrics.count_request(req.uri_template, req.method, resp.status_code, elapsed)

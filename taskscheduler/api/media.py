@@ -7,7 +7,10 @@ decode through msgspec validates in the same pass.
 
 Size is checked twice: from ``Content-Length`` before a byte is read, and while reading a
 chunked body (which has none), so a client never makes the scheduler buffer more than
-``max_body_bytes``.
+``max_body_bytes``. A body must be ``application/json`` (415 before it is read; a request
+without a body needs no type) and nest at most 64 levels (400 naming ``body``, found by a
+cheap scan before msgspec, whose recursion it would otherwise exhaust): the contract's body
+rules, shared with the workers (:func:`taskworker.server.require_json`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import msgspec
 
 from taskworker.contract.codec import decode
 from taskworker.errors import PayloadTooLarge
+from taskworker.server import check_nesting, require_json
 
 T = TypeVar("T")
 
@@ -33,15 +37,21 @@ class BodyReader:
         self._limit = max_body_bytes
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.body = b""
         length = req.content_length
-        if length is not None and length > self._limit:
-            raise PayloadTooLarge(self._limit)
-        if length is not None:
-            req.context.body = req.bounded_stream.read(length)
-        elif req.env.get("wsgi.input_terminated"):
-            req.context.body = self._read_chunked(req)
+        if length:
+            if length > self._limit:
+                raise PayloadTooLarge(self._limit)
+            require_json(req.content_type)
+            data = req.bounded_stream.read(length)
+        elif length is None and req.env.get("wsgi.input_terminated"):
+            data = self._read_chunked(req)
+            if data:
+                require_json(req.content_type)
         else:
-            req.context.body = b""
+            return
+        check_nesting(data)
+        req.context.body = data
 
     def _read_chunked(self, req: falcon.Request) -> bytes:
         parts: list[bytes] = []

@@ -18,7 +18,7 @@ from taskscheduler.db.tables import RECORDS, TASKS
 from tests import services
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 
-SECRET = "cluster-secret"
+SECRET = "cluster-worker-secret"
 
 
 @dataclass

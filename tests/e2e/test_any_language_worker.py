@@ -10,7 +10,7 @@ from pathlib import Path
 from taskscheduler.db import migrate
 from tests.processes import PYTHON, call, free_port, running, wait_until
 
-SECRET = "contract-secret"
+SECRET = "contract-worker-secret"
 WORKER = Path(__file__).with_name("stdlib_worker.py")
 
 

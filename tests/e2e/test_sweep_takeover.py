@@ -25,7 +25,7 @@ from taskscheduler.loops.checker import SWEEP_LEASE
 from tests import services
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 
-SECRET = "sweep-secret"
+SECRET = "sweep-worker-secret"
 LEASE_SECONDS = 3
 #: Polling of the test and the loops' pace, on top of the lease, for a takeover to be seen.
 SLACK_SECONDS = 2

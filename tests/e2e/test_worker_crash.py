@@ -7,7 +7,7 @@ from collections import Counter
 from taskscheduler.db import migrate
 from tests.processes import PYTHON, call, free_port, running, wait_until
 
-SECRET = "crash-secret"
+SECRET = "crash-worker-secret"
 
 
 def test_a_task_whose_worker_is_killed_is_retried_elsewhere_and_finishes_once(tmp_path):

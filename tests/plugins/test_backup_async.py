@@ -25,7 +25,7 @@ from taskworker.testing import TaskEnvironment
 from tests import services
 from tests.processes import call, free_port
 
-SECRET = "async-secret"
+SECRET = "async-worker-secret"
 OPERATOR = "operator-token"
 
 

@@ -43,6 +43,7 @@ class Scheduler:
         }
         body = msgspec.json.encode(registration)
         headers = signing.sign(SECRET, "POST", "/v1/workers", body, worker=name)
+        headers["Content-Type"] = "application/json"
         answer = httpx.post(f"{self.url}/v1/workers", content=body, headers=headers)
         assert answer.status_code == 201, answer.text
 

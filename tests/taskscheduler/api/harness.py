@@ -19,7 +19,7 @@ from taskscheduler.tasks.transitions import transition
 from taskworker import signing
 
 TOKENS = {"admin": "admin-token", "operator": "operator-token", "viewer": "viewer-token"}
-SECRET = "worker-secret"
+SECRET = "harness-worker-secret"
 
 SLEEP_SCHEMA = {
     "type": "object",
@@ -76,6 +76,8 @@ class Api:
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
         body = msgspec.json.encode(json) if json is not None else kwargs.pop("body", None)
+        if body:
+            headers.setdefault("Content-Type", "application/json")
         return self.client.simulate_request(
             method,
             path,
@@ -102,6 +104,8 @@ class Api:
         query = urlencode(params or {})
         target = f"{path}?{query}" if query else path
         headers = signing.sign(secret, method, target, body, worker=worker, now=now)
+        if tamper or body:
+            headers["Content-Type"] = "application/json"
         return self.client.simulate_request(
             method, path, headers=headers, body=tamper or body, query_string=query
         )

@@ -132,7 +132,8 @@ def test_a_signed_request_where_workers_have_no_business_is_a_403(sqlite_api: Ap
 
 def _app(sqlite_url: str, engine: Engine, **values: object) -> testing.TestClient:
     settings = Settings(db_url=sqlite_url, **values)  # type: ignore[arg-type]
-    return testing.TestClient(create_app(settings, Services.build(settings, engine=engine)))
+    app = create_app(settings, Services.build(settings, engine=engine))
+    return testing.TestClient(app, headers={"Host": "127.0.0.1"})  # open mode: loopback only
 
 
 @pytest.mark.parametrize("bind", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "unix:/tmp/s"])

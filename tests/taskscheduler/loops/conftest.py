@@ -26,7 +26,7 @@ from taskscheduler.settings import Settings
 from taskscheduler.workers.client import WorkerClient
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 
-SECRET = "loops-secret"
+SECRET = "loops-worker-secret"
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
