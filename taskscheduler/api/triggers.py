@@ -7,7 +7,7 @@ from enum import StrEnum
 import falcon
 
 from taskscheduler.api import params
-from taskscheduler.api.auth import OPERATOR, VIEWER, Guarded
+from taskscheduler.api.auth import ADMIN, OPERATOR, VIEWER, Guarded
 from taskscheduler.api.media import body, reply
 from taskscheduler.services import Services
 from taskscheduler.triggers.definitions import MAX_NEXT
@@ -34,7 +34,7 @@ class Triggers(Guarded):
 
 
 class TriggerEntry(Guarded):
-    ACCESS = {"GET": VIEWER, "PUT": OPERATOR, "DELETE": OPERATOR}
+    ACCESS = {"GET": VIEWER, "PUT": OPERATOR, "DELETE": ADMIN}
 
     def __init__(self, services: Services) -> None:
         self._triggers = services.triggers

@@ -62,7 +62,7 @@ def test_trigger_commands_drive_the_real_endpoints(console: Console, tmp_path: P
     }
     document.write_text(json.dumps(definition))
 
-    # When the operator adds, lists, shows, pauses, resumes and deletes it
+    # When the operator adds, lists, shows, pauses and resumes it, and an admin deletes it
     added = console.json("trigger", "add", str(document))
     trigger_id = str(added["trigger_id"])
     listed = console.json("trigger", "list")
@@ -70,7 +70,7 @@ def test_trigger_commands_drive_the_real_endpoints(console: Console, tmp_path: P
     shown = console.json("trigger", "show", trigger_id)
     paused = console.json("trigger", "pause", trigger_id)
     resumed = console.json("trigger", "resume", trigger_id)
-    deleted = console("trigger", "delete", trigger_id)
+    deleted = console("trigger", "delete", trigger_id, role="admin")
 
     # Then each does what it says, for scripts and for people
     assert added["kind"] == "timed" and added["next_fire_time"]

@@ -63,7 +63,7 @@ def test_pause_resume_and_delete(api: Api):
     resumed = api.call("PUT", f"/v1/triggers/{trigger_id}", params={"action": "resume"})
     assert resumed.json["enabled"] is True
     assert datetime.fromisoformat(resumed.json["next_fire_time"]) > datetime.now(UTC)
-    assert api.call("DELETE", f"/v1/triggers/{trigger_id}").status_code == 204
+    assert api.call("DELETE", f"/v1/triggers/{trigger_id}", role="admin").status_code == 204
     assert api.call("GET", f"/v1/triggers/{trigger_id}", role="viewer").status_code == 404
 
 
@@ -118,7 +118,7 @@ def test_a_second_trigger_with_the_same_name_is_a_conflict(api: Api):
     assert stored(api) == before
 
 
-def test_triggers_need_a_viewer_to_read_and_an_operator_to_change(api: Api):
+def test_triggers_need_a_viewer_to_read_an_operator_to_change_and_an_admin_to_delete(api: Api):
     trigger_id = api.call("POST", "/v1/triggers", json=trigger()).json["trigger_id"]
     before = stored(api)
     assert api.call("GET", "/v1/triggers", role=None).status_code == 401
@@ -126,10 +126,11 @@ def test_triggers_need_a_viewer_to_read_and_an_operator_to_change(api: Api):
         api.call("POST", "/v1/triggers", json=trigger(name="x"), role="viewer").status_code == 403
     )
     assert api.call("DELETE", f"/v1/triggers/{trigger_id}", role="viewer").status_code == 403
+    assert api.call("DELETE", f"/v1/triggers/{trigger_id}").status_code == 403  # an operator
     put = api.call("PUT", f"/v1/triggers/{trigger_id}", role="viewer", params={"action": "pause"})
     assert put.status_code == 403
     assert (
         api.call("PUT", f"/v1/triggers/{trigger_id}", params={"action": "stop"}).status_code == 400
     )
-    assert api.call("DELETE", "/v1/triggers/999").status_code == 404
+    assert api.call("DELETE", "/v1/triggers/999", role="admin").status_code == 404
     assert stored(api) == before
