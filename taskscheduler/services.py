@@ -90,6 +90,7 @@ class Services:
             settings.worker_secret,
             announcer=wakeup,
             addresses=Addresses(eng, settings.callback_hosts),
+            max_nodes=settings.topology_max_nodes,
         )
         queries = TaskQueries(eng, finishes=finishes, commands=reach)
         return cls(

@@ -35,6 +35,10 @@ from taskscheduler.services import Services
 from taskscheduler.settings import Settings, load
 from taskworker.server import WsgiApp
 
+#: Ids in paths run from 1 to 2^63 - 1, as the database's do: any other names nothing (404).
+_TASK = "/v1/tasks/{task_id:int(min=1,max=9223372036854775807)}"
+_TRIGGER = "/v1/triggers/{trigger_id:int(min=1,max=9223372036854775807)}"
+
 
 def create_app(settings: Settings, services: Services) -> WsgiApp:
     """The API over ``services``; raises ``SettingsError`` if it would be open to the network."""
@@ -49,12 +53,12 @@ def create_app(settings: Settings, services: Services) -> WsgiApp:
     errors.install(app)
     app.add_route("/v1/task/{task_type}", TaskResource(services))
     app.add_route("/v1/tasks", TaskList(services))
-    app.add_route("/v1/tasks/{task_id:int(min=1)}/transitions", Transitions(services))
-    app.add_route("/v1/tasks/{task_id:int(min=1)}/logs", Logs(services))
-    app.add_route("/v1/tasks/{task_id:int(min=1)}/children", Children(services))
+    app.add_route(f"{_TASK}/transitions", Transitions(services))
+    app.add_route(f"{_TASK}/logs", Logs(services))
+    app.add_route(f"{_TASK}/children", Children(services))
     app.add_route("/v1/topology", TopologyResource(services))
     app.add_route("/v1/triggers", Triggers(services))
-    app.add_route("/v1/triggers/{trigger_id:int(min=1)}", TriggerEntry(services))
+    app.add_route(_TRIGGER, TriggerEntry(services))
     app.add_route("/v1/workers", Workers(services))
     app.add_route("/v1/workers/{name}", WorkerEntry(services))
     app.add_route("/v1/workers/{name}/heartbeat", WorkerBeat(services))
@@ -63,7 +67,7 @@ def create_app(settings: Settings, services: Services) -> WsgiApp:
     app.add_route("/v1/types", Types(services))
     app.add_route("/health", HealthResource(services))
     app.add_route("/metrics", MetricsResource(services))
-    app.add_route("/openapi.json", OpenAPIResource(_version()))
+    app.add_route("/openapi.json", OpenAPIResource(_version(), is_open=is_open))
     return app
 
 

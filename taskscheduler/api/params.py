@@ -2,24 +2,33 @@
 
 Falcon's ``get_param_as_int`` raises its own error without our ``field``; these helpers
 raise :class:`~taskworker.errors.InvalidInput` with the parameter's name, like body fields.
+Every number is bounded: an integer the database cannot hold (past 2^63 - 1) would
+otherwise reach the driver and fail there. An id past that range names nothing, so it is
+404, as an unknown id is (:func:`identifier`).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
 import falcon
+import msgspec
 
 from taskscheduler.tasks.read import DEFAULT_LIMIT, MAX_LIMIT
-from taskworker.errors import InvalidInput
+from taskworker.contract.fields import MAX_ID, TASK_TYPE_PATTERN, AwareTime, check_time
+from taskworker.errors import InvalidInput, NotFound
 
 E = TypeVar("E", bound=StrEnum)
 V = TypeVar("V")
 
 #: Longest free-text parameter (names, reasons) accepted.
 MAX_TEXT_LENGTH = 1024
+_INTEGER = re.compile(r"-?[0-9]+")
+_TASK_TYPE = re.compile(TASK_TYPE_PATTERN)
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 def require(value: V | None, name: str) -> V:
@@ -30,12 +39,19 @@ def require(value: V | None, name: str) -> V:
 
 
 def text(req: falcon.Request, name: str) -> str | None:
-    value = req.get_param(name)
-    if value is None or value == "":
-        return None
-    if len(value) > MAX_TEXT_LENGTH:
+    """Free text; given empty it counts as not given."""
+    return _raw(req, name) or None
+
+
+def _raw(req: falcon.Request, name: str) -> str | None:
+    """The parameter as sent, None when absent. Given twice it is a 400: which one was meant
+    is not ours to guess (the document describes one value, not a list)."""
+    value = req.params.get(name)
+    if isinstance(value, list):
+        raise InvalidInput(name, "is given more than once")
+    if value is not None and len(value) > MAX_TEXT_LENGTH:
         raise InvalidInput(name, f"is longer than {MAX_TEXT_LENGTH} characters")
-    return str(value)
+    return value
 
 
 def integer(
@@ -43,37 +59,58 @@ def integer(
     name: str,
     *,
     minimum: int = 0,
-    maximum: int | None = None,
+    maximum: int = MAX_ID,
 ) -> int | None:
-    raw = text(req, name)
+    value = _integer(req, name)
+    if value is not None and not minimum <= value <= maximum:
+        raise InvalidInput(name, f"must be at least {minimum} and at most {maximum}")
+    return value
+
+
+def identifier(req: falcon.Request, name: str, kind: str = "task") -> int | None:
+    """An id (1 to 2^63 - 1): a larger one names no ``kind``, so it is 404, never a 500."""
+    value = _integer(req, name)
+    if value is None:
+        return None
+    if value < 1:
+        raise InvalidInput(name, "must be at least 1")
+    if value > MAX_ID:
+        raise NotFound(kind, value)
+    return value
+
+
+def task_type(value: str) -> str:
+    """A task type from the path: one its pattern refuses names no type, so it is 404."""
+    if not _TASK_TYPE.fullmatch(value):
+        raise NotFound("task type", value[:100])
+    return value
+
+
+def _integer(req: falcon.Request, name: str) -> int | None:
+    raw = _raw(req, name)
     if raw is None:
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(name, f"{raw!r} is not an integer") from None
-    if value < minimum or (maximum is not None and value > maximum):
-        upper = "" if maximum is None else f" and at most {maximum}"
-        raise InvalidInput(name, f"must be at least {minimum}{upper}")
-    return value
+    # ASCII digits only: int() also takes "1_000", " 7" and other scripts' digits
+    if not _INTEGER.fullmatch(raw):
+        raise InvalidInput(name, f"{raw!r} is not an integer")
+    return int(raw)
 
 
 def seconds(req: falcon.Request, name: str, *, maximum: float) -> float | None:
     """A duration in seconds, fractions allowed, from 0 to ``maximum``."""
-    raw = text(req, name)
+    raw = _raw(req, name)
     if raw is None:
         return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise InvalidInput(name, f"{raw!r} is not a number of seconds") from None
+    if not _NUMBER.fullmatch(raw):  # float() would also take " 5", "1_0" and "inf"
+        raise InvalidInput(name, f"{raw!r} is not a number of seconds")
+    value = float(raw)
     if not 0 <= value <= maximum:  # also refuses nan
         raise InvalidInput(name, f"must be from 0 to {maximum:g} seconds")
     return value
 
 
 def choice(req: falcon.Request, name: str, kind: type[E]) -> E | None:
-    raw = text(req, name)
+    raw = _raw(req, name)
     if raw is None:
         return None
     try:
@@ -84,15 +121,17 @@ def choice(req: falcon.Request, name: str, kind: type[E]) -> E | None:
 
 
 def timestamp(req: falcon.Request, name: str) -> datetime | None:
-    raw = text(req, name)
+    """An RFC 3339 time with its zone, read as body times are (and in the same years)."""
+    raw = _raw(req, name)
     if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(name, f"{raw!r} is not an ISO 8601 time") from None
-    if value.tzinfo is None:
-        raise InvalidInput(name, "needs a time zone, e.g. a trailing Z")
+        value = msgspec.convert(raw, AwareTime)
+        check_time(name, value)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(name, f"{raw!r} is not an RFC 3339 time with a zone ({exc})") from None
+    except ValueError as exc:
+        raise InvalidInput(name, str(exc).partition(": ")[2]) from None
     return value
 
 
@@ -102,4 +141,5 @@ def limit(req: falcon.Request) -> int:
 
 
 def cursor(req: falcon.Request) -> int | None:
+    """The previous page's ``next_cursor``: a position, so one past every id is a 400."""
     return integer(req, "cursor", minimum=1)

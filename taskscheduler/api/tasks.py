@@ -56,7 +56,7 @@ class TaskResource(Guarded):
         reply(resp, created, 201 if new else 200)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, task_type: str) -> None:
-        task_id = params.integer(req, "task_id", minimum=1)
+        task_id = params.identifier(req, "task_id")
         name = params.text(req, "task_name")
         what = params.choice(req, "action", Query)
         wait = params.seconds(req, "wait", maximum=MAX_WAIT_SECONDS)
@@ -71,12 +71,12 @@ class TaskResource(Guarded):
             raise InvalidInput("task_id", "is required (or task_name to search by name)")
         if what is not None:
             raise InvalidInput("action", "needs task_id")
-        where = TaskFilter(task_type=task_type, name=name)
+        where = TaskFilter(task_type=params.task_type(task_type), name=name)
         page = self._queries.tasks(where, limit=params.limit(req), cursor=params.cursor(req))
         reply(resp, page)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, task_type: str) -> None:
-        task_id = params.require(params.integer(req, "task_id", minimum=1), "task_id")
+        task_id = params.require(params.identifier(req, "task_id"), "task_id")
         action = params.require(params.choice(req, "action", Action), "action")
         task = self._actions.act(
             task_type,
@@ -113,7 +113,7 @@ class TaskList(Guarded):
             state=state.value if state else None,
             outcome=outcome.value if outcome else None,
             name=params.text(req, "name"),
-            parent=params.integer(req, "parent", minimum=1),
+            parent=params.identifier(req, "parent"),
             since=params.timestamp(req, "since"),
         )
         page = self._queries.tasks(where, limit=params.limit(req), cursor=params.cursor(req))

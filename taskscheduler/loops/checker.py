@@ -7,7 +7,9 @@
   finishes it failed. Asynchronous tasks are exempt: their outside system owes
   a ``notify``, not heartbeats, and the deadline bounds them.
 - ``running`` past ``started_at + deadline_second``: cancelled on its worker (best effort),
-  then failed without retry and finished ``timed_out``.
+  then failed without retry and finished ``timed_out``. The comparison is made in seconds,
+  with the stored deadline clamped to the longest the API accepts (366 days): no stored
+  value, however large or odd, can raise here and stop the sweep for every other task.
 - ``create``/``prepare`` unchanged for longer than the timeout (the node that started it
   died between its commit and the worker's answer): the worker is asked what it knows of
   the attempt; one it holds is cancelled there. The task is postponed and requeued, not
@@ -28,13 +30,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import ColumnElement, Engine, func, literal, or_, select, text
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from taskscheduler.control.kinds import CONTROL_KINDS
 from taskscheduler.db.engine import reading
+from taskscheduler.db.models import UTCDateTime
 from taskscheduler.db.tables import TASKS
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
 from taskscheduler.tasks.settle import settle
@@ -42,6 +47,7 @@ from taskscheduler.tasks.transitions import transition
 from taskscheduler.tasks.write import write_task
 from taskscheduler.workers.client import WorkerClient
 from taskscheduler.workers.registry import Registry
+from taskworker.contract.fields import MAX_SECONDS
 from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
 from taskworker.states import Outcome, State, Trigger
 
@@ -88,8 +94,9 @@ class CheckerLoop:
             c.version,
         )
         with reading(self.engine) as conn:
-            # Only the silent ones (index on state, heartbeat_at) and, oldest first, those
-            # with a deadline: a sweep must not stop at the first BATCH of many running tasks.
+            # Only the silent ones (index on state, heartbeat_at) and those past their
+            # deadline, as the database computes it: a sweep must not stop at the first
+            # BATCH of many running tasks, nor miss a short deadline behind long ones.
             quiet = conn.execute(
                 select(*columns)
                 .where(
@@ -103,10 +110,10 @@ class CheckerLoop:
                 select(*columns)
                 .where(
                     c.state == State.RUNNING,
-                    c.deadline_second.is_not(None),
+                    c.deadline_second > 0,
                     c.kind.not_in(CONTROL_KINDS),
+                    _past_deadline(conn.dialect.name, now),
                 )
-                .order_by(c.started_at)
                 .limit(BATCH)
             ).all()
             running = list({row.id: row for row in [*quiet, *timed]}.values())
@@ -122,8 +129,8 @@ class CheckerLoop:
                 .where(c.state == State.POSTPOSE, c.ready_at <= now)
                 .limit(BATCH)
             ).all()
-        done = sum(self._check_running(row, now) for row in running)
-        done += sum(self._reconcile(row, now) for row in stuck)
+        done = sum(self._guarded(self._check_running, row, now) for row in running)
+        done += sum(self._guarded(self._reconcile, row, now) for row in stuck)
         for row in waiting:
             with contextlib.suppress(ConcurrentUpdate, TransitionRefused):
                 transition(
@@ -138,12 +145,19 @@ class CheckerLoop:
                 done += 1
         return done
 
+    def _guarded(self, check: Callable[[Any, datetime], int], row: Any, now: datetime) -> int:
+        """One task's check; what it raises is logged and the sweep goes on with the others
+        (but for the database being down, which ends the pass: the runner backs off)."""
+        try:
+            return check(row, now)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            log.exception("task %s: its check failed; the sweep goes on", row.id)
+            return 0
+
     def _check_running(self, row: Any, now: datetime) -> int:
-        if (
-            row.deadline_second
-            and row.started_at
-            and (now - row.started_at > timedelta(seconds=row.deadline_second))
-        ):
+        if deadline_passed(row.started_at, row.deadline_second, now):
             with contextlib.suppress(TaskError):
                 self.client.act(row.worker, row.task_type, row.id, "cancel", row.attempt)
             return self._fail(
@@ -226,3 +240,35 @@ class CheckerLoop:
             return 0
         log.warning("task %s: %s", task_id, reason)
         return 1
+
+
+def _past_deadline(dialect: str, now: datetime) -> ColumnElement[bool]:
+    """SQL for :func:`deadline_passed`: the seconds since ``started_at``, past the stored
+    deadline clamped to :data:`MAX_SECONDS` (SQLite's ``julianday``, MySQL's
+    ``TIMESTAMPDIFF``; both compare numbers, so no stored value can overflow them)."""
+    c = TASKS.c
+    at = literal(now, UTCDateTime())
+    limit: ColumnElement[Any]
+    if dialect == "sqlite":
+        elapsed = (func.julianday(at) - func.julianday(c.started_at)) * 86400.0
+        limit = func.min(c.deadline_second, MAX_SECONDS)
+    else:
+        elapsed = func.timestampdiff(text("MICROSECOND"), c.started_at, at) / 1e6
+        limit = func.least(c.deadline_second, MAX_SECONDS)
+    return elapsed > limit
+
+
+def deadline_passed(
+    started_at: datetime | None, deadline_second: float | None, now: datetime
+) -> bool:
+    """Whether a task started at ``started_at`` has run past ``deadline_second``.
+
+    Seconds are compared as floats, never turned into a ``timedelta`` (which overflows past
+    about 10^14 s); a stored deadline beyond :data:`MAX_SECONDS` (or not a number) counts as
+    that longest one. None or 0: no deadline."""
+    if not deadline_second or started_at is None:
+        return False
+    limit = float(deadline_second)
+    if not limit <= MAX_SECONDS:  # also NaN
+        limit = MAX_SECONDS
+    return (now - started_at).total_seconds() > limit

@@ -23,7 +23,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine, Row, select
 from sqlalchemy.exc import IntegrityError
 
-from taskscheduler.control.checks import TOPOLOGY_TYPE, check_fanout, check_nodes
+from taskscheduler.control.checks import (
+    DEFAULT_MAX_NODES,
+    TOPOLOGY_TYPE,
+    check_fanout,
+    check_nodes,
+)
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
@@ -102,6 +107,7 @@ class TaskCreator:
         *,
         announcer: Announcer | None = None,
         addresses: Addresses | None = None,
+        max_nodes: int = DEFAULT_MAX_NODES,
     ) -> None:
         self._engine = engine
         self._registry = registry
@@ -109,6 +115,8 @@ class TaskCreator:
         self._secret = secret
         self._wakeup: Announcer = announcer or Silent()
         self._addresses = addresses or Addresses(engine, ())
+        #: TASK_TOPOLOGY_MAX_NODES: the most tasks one topology or fan-out may make
+        self._max_nodes = max_nodes
 
     def create(
         self, task_type: str, body: CreateBody, *, actor: str, role: str | None
@@ -233,7 +241,7 @@ class TaskCreator:
         spec = self._registry.type_spec(task_type)
         check_privilege(task_type, spec, role)
         self._registry.validate_params(task_type, spec, body.params)
-        check_fanout(info)
+        check_fanout(info, self._max_nodes)
         self._addresses.check(info)
 
     def create_topology(
@@ -246,7 +254,11 @@ class TaskCreator:
         for name in ("parent_task_id", "control_task_id", "targets", "strategy", "max_parallel"):
             if getattr(info, name) is not None:
                 raise InvalidInput(f"create_info.{name}", "does not apply to a topology")
-        check_nodes(body.nodes, lambda task_type, node: self.check(task_type, node, role=role))
+        check_nodes(
+            body.nodes,
+            lambda task_type, node: self.check(task_type, node, role=role),
+            max_nodes=self._max_nodes,
+        )
         self._addresses.check_topology(info, body.nodes)
         key = info.idempotency_key
         if key is None or (seen := self._by_key(key, TOPOLOGY_TYPE)) is None:

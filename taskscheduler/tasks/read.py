@@ -48,7 +48,7 @@ from taskworker.states import State
 
 #: Page sizes: the default, and the most one request may ask for.
 DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
+MAX_LIMIT = 1000
 
 _c = TASKS.c
 

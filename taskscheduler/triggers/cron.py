@@ -39,6 +39,6 @@ class CronSchedule(Schedule):
         local = after.astimezone(self.zone)
         try:
             found = next(CronSim(self.expression, local))
-        except StopIteration:
+        except (StopIteration, OverflowError):  # never again, or not before year 9999 ends
             return None
         return found.astimezone(UTC)

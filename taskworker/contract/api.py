@@ -15,14 +15,25 @@ import msgspec
 
 from taskworker.contract.codec import decode
 from taskworker.contract.fields import (
+    MAX_COUNT,
     AwareTime,
+    Count,
+    Deadline,
+    Id,
+    Interval,
     Level,
     Name,
-    PositiveSeconds,
     Resource,
     TaskType,
     Url,
+    WaitSeconds,
+    check_time,
 )
+
+#: Most tasks one ``POST /v1/tasks`` may hold (the body size limit applies as well).
+MAX_BATCH = 1000
+#: Most times one trigger may list.
+MAX_TIMES = 1000
 
 
 class Action(StrEnum):
@@ -62,23 +73,28 @@ class CreateInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     task_name: Name | None = None
     important_level: Level = 5
     http_url: Url | None = None
-    parent_task_id: int | None = None
-    control_task_id: int | None = None
+    parent_task_id: Id | None = None
+    control_task_id: Id | None = None
     callback_url: Url | None = None
     idempotency_key: Name | None = None
     resources: list[Resource] | None = None
-    targets: list[Any] | None = None
+    #: A fan-out's targets, one task each; how many a create may have is a node's setting
+    #: (``TASK_TOPOLOGY_MAX_NODES``), checked with the rest of the create.
+    targets: Annotated[list[Any], msgspec.Meta(min_length=1)] | None = None
     strategy: Strategy | None = None
-    max_parallel: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    max_parallel: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)] | None = None
 
 
 class ProcessArg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     start_time: AwareTime | None = None
-    deadline_second: PositiveSeconds | None = 3600
-    lock_timeout: Annotated[float, msgspec.Meta(ge=0)] = 30
+    deadline_second: Deadline | None = 3600
+    lock_timeout: WaitSeconds = 30
     max_retry: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
     #: ``pause`` records the task and pauses it at once; it waits for ``continue``.
     task_status: Literal["init", "pause"] = "init"
+
+    def __post_init__(self) -> None:
+        check_time("start_time", self.start_time)
 
 
 class CreateBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -91,7 +107,7 @@ class CreateBatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``POST /v1/tasks``: many create bodies stored in one transaction, each naming its type
     in ``create_info.task_type``."""
 
-    tasks: list[CreateBody]
+    tasks: Annotated[list[CreateBody], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
 
 OnFailure = Literal["stop", "rollback"]
@@ -107,7 +123,7 @@ class TopologyNode(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     depends_on: list[Name] = msgspec.field(default_factory=list)
     create_info: CreateInfo | None = None
     process_arg: ProcessArg | None = None
-    nodes: list[TopologyNode] | None = None
+    nodes: Annotated[list[TopologyNode], msgspec.Meta(min_length=1)] | None = None
     on_failure: OnFailure = "stop"
 
 
@@ -115,7 +131,9 @@ class TopologyBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``POST /v1/topology``: a DAG of tasks under one control task."""
 
     name: Name
-    nodes: list[TopologyNode]
+    #: At most ``TASK_TOPOLOGY_MAX_NODES`` in all, nested topologies' nodes and fan-out
+    #: targets included (a node's setting, checked before anything is stored).
+    nodes: Annotated[list[TopologyNode], msgspec.Meta(min_length=1)]
     on_failure: OnFailure = "stop"
     #: For the control task: priority, ``callback_url``, ``idempotency_key`` and the like.
     create_info: CreateInfo | None = None
@@ -129,8 +147,14 @@ class TriggerBody(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     name: Name
     kind: Literal["timed", "permanent"] = "timed"
     cron: Annotated[str, msgspec.Meta(max_length=255)] | None = None
-    interval_second: Annotated[float, msgspec.Meta(gt=0)] | None = None
-    times: list[str] | None = None
+    interval_second: Interval | None = None
+    times: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(max_length=64)]],
+            msgspec.Meta(min_length=1, max_length=MAX_TIMES),
+        ]
+        | None
+    ) = None
     timezone: Annotated[str, msgspec.Meta(max_length=64)] = "UTC"
     overlap: Literal["skip", "queue", "allow"] = "skip"
     misfire: Literal["fire_once", "skip"] = "fire_once"
@@ -227,7 +251,10 @@ class LogLine(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     message: Annotated[str, msgspec.Meta(max_length=65_536)]
     level: Literal["debug", "info", "warning", "error"] = "info"
     at: AwareTime | None = None
-    attempt: int | None = None
+    attempt: Count | None = None
+
+    def __post_init__(self) -> None:
+        check_time("at", self.at)
 
 
 class LogBatch(msgspec.Struct, forbid_unknown_fields=True):

@@ -13,17 +13,54 @@ import msgspec
 
 #: Highest ``important_level``; the queue keeps one FIFO per level, higher served first.
 MAX_IMPORTANT_LEVEL = 9
+#: The longest duration anything may be given (``deadline_second``, ``lock_timeout``,
+#: ``interval_second``): 366 days, a leap year. Past it a duration is a typo or an attack,
+#: and the date arithmetic of the loops that read it back stays far from overflowing.
+MAX_SECONDS = 366 * 24 * 3600
+#: The shortest interval between two fires of a trigger: shorter ones would turn the
+#: Producer into a busy loop.
+MIN_INTERVAL_SECONDS = 1
+#: Ids are SQL BIGINTs; a larger one names nothing (and overflows the database driver).
+MAX_ID = 2**63 - 1
+#: Counts stored in SQL INT columns (``max_parallel``, attempts, capacities).
+MAX_COUNT = 2**31 - 1
 #: A task type names a plugin; it appears in URLs, so keep it to a safe alphabet.
 TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
-TaskType = Annotated[str, msgspec.Meta(pattern=TASK_TYPE_PATTERN)]
+TaskType = Annotated[str, msgspec.Meta(pattern=TASK_TYPE_PATTERN, examples=["noop", "sleep"])]
 Level = Annotated[int, msgspec.Meta(ge=0, le=MAX_IMPORTANT_LEVEL)]
-PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
+#: A deadline: a positive number of seconds, at most :data:`MAX_SECONDS`.
+Deadline = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
+#: A wait that may be zero (``lock_timeout``), at most :data:`MAX_SECONDS`.
+WaitSeconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
+Interval = Annotated[float, msgspec.Meta(ge=MIN_INTERVAL_SECONDS, le=MAX_SECONDS)]
 Name = Annotated[str, msgspec.Meta(max_length=255)]
 Url = Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=1024)]
 Resource = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
-#: Times on the wire carry their zone (``Z`` or an offset); a naive time is ambiguous.
-AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+#: The years a time on the wire may name. A time is stored in UTC, and an offset moves it by
+#: up to a day: one on the first or last day a datetime holds (years 1 and 9999) would have
+#: no UTC value.
+FIRST_YEAR, LAST_YEAR = 2, 9998
+_YEARS = (
+    r"^(?:000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]"
+    r"|999[0-8])-"
+)
+#: Times on the wire carry their zone (``Z`` or an offset); a naive time is ambiguous. The
+#: years are checked by :func:`check_time` (msgspec bounds no datetime); the pattern tells
+#: clients of the OpenAPI document the same.
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={"pattern": _YEARS})]
 
 #: A worker's registered name: it appears in URLs and in transition records as ``worker:<name>``.
 WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")]
+
+
+def check_time(name: str, value: datetime | None) -> None:
+    """Refuse a time outside :data:`FIRST_YEAR`..:data:`LAST_YEAR`; called from the
+    ``__post_init__`` of the shapes holding an :data:`AwareTime`, where msgspec turns the
+    ``ValueError`` into a validation error the codec names ``name`` in."""
+    if value is not None and not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(
+            f"Invalid field `{name}`: a time must lie in the years {FIRST_YEAR:04d} to {LAST_YEAR}"
+        )

@@ -15,7 +15,19 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from taskworker.contract.api import Action, CreateBody
-from taskworker.contract.fields import AwareTime, TaskType, Url, WorkerName
+from taskworker.contract.fields import (
+    MAX_COUNT,
+    AwareTime,
+    Count,
+    Id,
+    TaskType,
+    Url,
+    WorkerName,
+    check_time,
+)
+
+#: An attempt: the first is 1; stored in an INT column.
+Attempt = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
 
 
 class TypeSpec(msgspec.Struct, kw_only=True):
@@ -46,7 +58,7 @@ class WorkerRegistration(msgspec.Struct, forbid_unknown_fields=True, kw_only=Tru
 
 
 class WorkerHeartbeat(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    running: Annotated[int, msgspec.Meta(ge=0)] = 0
+    running: Count = 0
 
 
 class Dispatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -56,8 +68,8 @@ class Dispatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     same task replaces an older one on the worker.
     """
 
-    task_id: Annotated[int, msgspec.Meta(ge=1)]
-    attempt: Annotated[int, msgspec.Meta(ge=1)]
+    task_id: Id
+    attempt: Attempt
     #: Authorises ``notify`` on this one task, for work the task hands to outside systems.
     notify_token: str | None = None
     #: The one target of a fan-out child (``ctx.target``); null for other tasks.
@@ -85,8 +97,8 @@ class ActCall(
     """An item of ``POST /v1/batch``: ``PUT /v1/task/{task_type}?task_id&action&attempt``."""
 
     task_type: TaskType
-    task_id: Annotated[int, msgspec.Meta(ge=1)]
-    attempt: Annotated[int, msgspec.Meta(ge=1)]
+    task_id: Id
+    attempt: Attempt
     action: Action
     body: dict[str, Any] | None = None
 
@@ -114,8 +126,8 @@ class ReportBase(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_f
     """One item of a report batch; the ``attempt`` fences reports of superseded attempts."""
 
     task_type: TaskType
-    task_id: Annotated[int, msgspec.Meta(ge=1)]
-    attempt: Annotated[int, msgspec.Meta(ge=1)]
+    task_id: Id
+    attempt: Attempt
 
 
 class ProgressReport(ReportBase, tag="progress"):
@@ -131,6 +143,9 @@ class LogReport(ReportBase, tag="log"):
     message: Annotated[str, msgspec.Meta(max_length=65_536)]
     level: Literal["debug", "info", "warning", "error"] = "info"
     at: AwareTime | None = None
+
+    def __post_init__(self) -> None:
+        check_time("at", self.at)
 
 
 class NotifyReport(ReportBase, tag="notify"):

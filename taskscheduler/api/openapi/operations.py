@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import falcon
+import msgspec
 
 from taskscheduler.api.health import Health
+from taskscheduler.api.params import MAX_TEXT_LENGTH
 from taskscheduler.tasks.read import MAX_LIMIT
 from taskscheduler.tasks.views import (
     Appended,
@@ -42,7 +44,7 @@ from taskworker.contract.api import (
     TransitionView,
     TriggerBody,
 )
-from taskworker.contract.fields import TASK_TYPE_PATTERN
+from taskworker.contract.fields import MAX_ID, AwareTime, TaskType
 from taskworker.contract.worker import (
     ReportBatch,
     ReportResults,
@@ -54,13 +56,18 @@ from taskworker.states import Outcome, State
 ERRORS = {
     400: "Bad input; `field` names it",
     401: "Missing or unknown credentials",
-    403: "The credentials' role may not do this",
-    404: "Unknown task, type or worker",
+    403: "The credentials' role may not do this (or, on an open node, a browser's request "
+    "for another site)",
+    404: "Unknown task, type, trigger or worker (an id past 2^63 - 1 names none)",
     409: "The state table refuses the action, or the task changed meanwhile",
     413: "The body exceeds max_body_bytes",
+    415: "The body is not application/json",
     503: "A backing service is down; retry after `Retry-After` seconds",
 }
 AUTH_ERRORS = (401, 403)
+#: What gunicorn answers (in HTML) to a request line past its limit (4094 bytes), before the
+#: API sees it: query parameters are bounded in characters, and a character may take 12.
+URI_TOO_LONG = "The request line is longer than the HTTP server takes (HTML, not JSON)"
 
 
 @dataclass(frozen=True)
@@ -77,7 +84,8 @@ class Op:
     path: str
     method: str
     summary: str
-    #: viewer, operator, admin or open; "+worker": signed worker requests too.
+    #: viewer, operator, admin or open; "+worker": signed worker requests too; "+notify":
+    #: the task's notify token too.
     access: str
     ok: int = 200
     #: A struct, a list of structs for a oneOf, None for no content, or a raw schema.
@@ -93,13 +101,17 @@ def _path(name: str, schema: dict[str, Any] | None = None) -> Param:
     return Param(name, schema or {"type": "string"}, f"the {name}", "path", True)
 
 
-_INT = {"type": "integer", "minimum": 1}
-_TYPE = _path("task_type", {"type": "string", "pattern": TASK_TYPE_PATTERN})
+#: An id (a larger one is 404); a position in a list (a larger one is 400).
+_INT = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_TEXT = {"type": "string", "maxLength": MAX_TEXT_LENGTH}
+_TYPE = _path("task_type", {"type": "string", **msgspec.json.schema(TaskType)})
 _ID = _path("task_id", _INT)
 _LIMIT = Param("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT}, "page size")
 _CURSOR = Param("cursor", _INT, "the previous page's next_cursor")
 _TASK_ID = Param("task_id", _INT, "the task", required=True)
 _TRIGGER = _path("trigger_id", _INT)
+#: A time as in bodies: RFC 3339 with its zone, in the years every time is held to.
+_TIME = {"type": "string", **msgspec.json.schema(AwareTime)}
 
 
 def _enum(values: Any) -> dict[str, Any]:
@@ -129,7 +141,7 @@ OPERATIONS: tuple[Op, ...] = (
         params=(
             _TYPE,
             Param("task_id", _INT, "the task"),
-            Param("task_name", {"type": "string"}, "search by name instead"),
+            Param("task_name", _TEXT, "search by name instead"),
             Param("action", _enum(Query), "one aspect of the task"),
             Param(
                 "wait",
@@ -144,18 +156,20 @@ OPERATIONS: tuple[Op, ...] = (
         "/v1/task/{task_type}",
         "PUT",
         "Act on a task; the state table decides",
-        "operator+worker",
+        "operator+worker+notify",
         answer=TaskView,
         body=[ChangeBody, ProgressBody, NotifyBody, {"type": "object"}],
         params=(
             _TYPE,
             _TASK_ID,
             Param("action", _enum(Action), "the action", required=True),
-            Param("reason", {"type": "string"}, "kept in the transition record"),
-            Param("attempt", {"type": "integer"}, "a worker's attempt; stale ones get 409"),
+            Param("reason", _TEXT, "kept in the transition record"),
             Param(
-                "token", {"type": "string"}, "the task's notify token (notify, progress, heartbeat)"
+                "attempt",
+                {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+                "a worker's attempt; stale ones get 409",
             ),
+            Param("token", _TEXT, "the task's notify token (notify, progress, heartbeat)"),
         ),
         errors=(400, 404, 409, 413),
     ),
@@ -166,16 +180,16 @@ OPERATIONS: tuple[Op, ...] = (
         "viewer",
         answer=TaskPage,
         params=(
-            Param("type", {"type": "string"}, "task type"),
+            Param("type", _TEXT, "task type"),
             Param("state", _enum(State), "state"),
             Param("outcome", _enum(Outcome), "outcome"),
-            Param("name", {"type": "string"}, "name"),
+            Param("name", _TEXT, "name"),
             Param("parent", _INT, "parent task id"),
-            Param("since", {"type": "string", "format": "date-time"}, "created at or after"),
+            Param("since", _TIME, "created at or after"),
             _LIMIT,
             _CURSOR,
         ),
-        errors=(400,),
+        errors=(400, 404),
     ),
     Op(
         "/v1/tasks",
@@ -203,7 +217,11 @@ OPERATIONS: tuple[Op, ...] = (
         "Log lines after `after`, oldest first",
         "viewer",
         answer=LogPage,
-        params=(_ID, Param("after", {"type": "integer"}, "last id seen"), _LIMIT),
+        params=(
+            _ID,
+            Param("after", {"type": "integer", "minimum": 0, "maximum": MAX_ID}, "last id seen"),
+            _LIMIT,
+        ),
     ),
     Op(
         "/v1/tasks/{task_id}/logs",

@@ -16,7 +16,15 @@ Generated from `GET /openapi.json` (`python -m taskscheduler.api.openapi.referen
 by hand. Every body is JSON. Errors are `{"title", "description"}`, plus `field` for 400.
 Authentication: `Authorization: Bearer <token>` with a role (viewer < operator < admin);
 worker endpoints also accept an HMAC-signed request (see the worker contract); `notify`,
-`progress` and `heartbeat` also accept the task's own notify token.
+`progress` and `heartbeat` also accept the task's own notify token. A node without tokens
+(loopback only) requires none.
+
+Bounds, each a 400 naming the field: `deadline_second` and `lock_timeout` at most 366 days;
+`interval_second` from 1 s to 366 days; `important_level` an integer from 0 to 9 (`7.0` is
+7, as JSON Schema has it); times in the years 0002 to 9998; a page at most 1,000 items; a
+topology at most `TASK_TOPOLOGY_MAX_NODES` (1,000) tasks, nested nodes and fan-out targets
+counted, and one create as many targets. Ids run from 1 to 2^63 - 1: a larger one names
+nothing (404). A request line longer than the HTTP server takes (4094 bytes) is 414.
 """
 
 

@@ -65,7 +65,7 @@ def test_a_task_of_another_type_is_a_404(api: Api):
         ({"task_id": 1, "action": "everything"}, "action"),
         ({"task_id": 1, "task_name": "x"}, "task_name"),
         ({"task_name": "x", "action": "status"}, "action"),
-        ({"task_name": "x", "limit": 501}, "limit"),
+        ({"task_name": "x", "limit": 1001}, "limit"),
         ({"task_name": "x", "cursor": "abc"}, "cursor"),
         ({"task_id": 1, "wait": "soon"}, "wait"),
         ({"task_id": 1, "wait": -1}, "wait"),

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import RECORDS, TASKS
 from taskscheduler.locks import DatabaseLocks
+from taskscheduler.loops import checker as checker_module
 from taskscheduler.loops.checker import SWEEP_LEASE, CheckerLoop
 from taskscheduler.tasks.store import insert_task
 from taskscheduler.tasks.transitions import transition
@@ -89,6 +90,33 @@ def test_a_task_past_its_deadline_finishes_timed_out_without_a_retry(engine):
     # Then it is finished as timed out, not retried
     task = row(engine, task_id)
     assert (task.state, task.outcome, task.retry_count) == ("finish", "timed_out", 0)
+
+
+def test_a_stored_deadline_too_large_for_a_timedelta_is_clamped_and_stops_no_other_task(engine):
+    # Given a running task whose stored deadline no timedelta holds (a row older than the
+    # API's bound of 366 days), and one with a 3 s deadline started after it
+    absurd = started(engine, deadline_second=1e30)
+    short = started(engine, deadline_second=3)
+    # When the checker looks 4 s after the short one started
+    checker(engine).tick(row(engine, short).started_at + timedelta(seconds=4))
+    # Then the short one timed out and the absurd one runs on
+    assert (row(engine, short).state, row(engine, short).outcome) == ("finish", "timed_out")
+    assert row(engine, absurd).state == "running"
+    # ...until 366 days, the longest deadline there is, have passed
+    checker(engine).tick(row(engine, absurd).started_at + timedelta(days=366, seconds=1))
+    assert row(engine, absurd).outcome == "timed_out"
+
+
+def test_a_short_deadline_is_found_behind_more_than_a_sweep_of_long_ones(engine, monkeypatch):
+    # Given more running tasks with long deadlines than one sweep reads, started first
+    monkeypatch.setattr(checker_module, "BATCH", 3)
+    long = [started(engine, deadline_second=3600) for _ in range(4)]
+    short = started(engine, deadline_second=3)
+    # When the checker looks 4 s after the short one started
+    checker(engine).tick(row(engine, short).started_at + timedelta(seconds=4))
+    # Then the short one timed out, the long ones run on
+    assert row(engine, short).outcome == "timed_out"
+    assert {row(engine, task).state for task in long} == {"running"}
 
 
 def test_an_attempt_stuck_before_running_goes_back_in_line_without_spending_a_retry(engine):
