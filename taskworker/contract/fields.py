@@ -31,14 +31,19 @@ TaskType = Annotated[str, msgspec.Meta(pattern=TASK_TYPE_PATTERN, examples=["noo
 Level = Annotated[int, msgspec.Meta(ge=0, le=MAX_IMPORTANT_LEVEL)]
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_ID)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=MAX_COUNT)]
-#: A deadline: a positive number of seconds, at most :data:`MAX_SECONDS`.
-Deadline = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
+#: The shortest deadline: a millisecond. MySQL keeps these in a single-precision FLOAT,
+#: where a tinier one would be stored as 0 (no deadline, which no worker then accepts).
+MIN_DEADLINE_SECONDS = 0.001
+#: A deadline: from :data:`MIN_DEADLINE_SECONDS` to :data:`MAX_SECONDS`.
+Deadline = Annotated[float, msgspec.Meta(ge=MIN_DEADLINE_SECONDS, le=MAX_SECONDS)]
 #: A wait that may be zero (``lock_timeout``), at most :data:`MAX_SECONDS`.
 WaitSeconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 Interval = Annotated[float, msgspec.Meta(ge=MIN_INTERVAL_SECONDS, le=MAX_SECONDS)]
 Name = Annotated[str, msgspec.Meta(max_length=255)]
-Url = Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=1024)]
-Resource = Annotated[str, msgspec.Meta(min_length=1, max_length=255)]
+#: An http(s) URL with a host: nothing can be called at "http://" alone.
+Url = Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+", max_length=1024)]
+#: A resource is locked as the lease ``resource:<name>``, in a 255-character column.
+Resource = Annotated[str, msgspec.Meta(min_length=1, max_length=255 - len("resource:"))]
 #: The years a time on the wire may name. A time is stored in UTC, and an offset moves it by
 #: up to a day: one on the first or last day a datetime holds (years 1 and 9999) would have
 #: no UTC value.

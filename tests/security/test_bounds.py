@@ -30,6 +30,7 @@ MAX_NODES = 40
 DAY = 24 * 3600
 MAX_SECONDS = 366 * DAY
 HUGE_ID = 99999999999999999999999
+NOOP = {"create_info": {"task_type": "noop"}}
 PAST_BIGINT = 2**63
 
 
@@ -125,6 +126,7 @@ def noop(**process_arg: Any) -> dict[str, Any]:
         ("deadline_second", 1e12),
         ("deadline_second", 1e308),
         ("deadline_second", 0),
+        ("deadline_second", 1e-50),  # MariaDB's FLOAT would store it as 0
         ("lock_timeout", MAX_SECONDS + 1),
         ("lock_timeout", 1e308),
         ("lock_timeout", -1),
@@ -148,11 +150,7 @@ def test_a_duration_past_366_days_is_refused_naming_it_wherever_it_is_given(
         ),
         f"template.process_arg.{field}": (
             "/v1/triggers",
-            {
-                "name": "late",
-                "interval_second": 60,
-                "template": {"create_info": {"task_type": "noop"}, "process_arg": arg},
-            },
+            {"name": "late", "interval_second": 60, "template": {**NOOP, "process_arg": arg}},
         ),
     }
     # Then each is a 400 naming the field, and nothing is stored
@@ -194,12 +192,22 @@ def test_the_interval_bounds_themselves_are_accepted(node: Node) -> None:
         assert node.request("DELETE", f"/v1/triggers/{trigger['trigger_id']}").status_code == 204
 
 
-@pytest.mark.parametrize("level", [10, -1, 1.5, "5", True, 1e308])
-def test_an_important_level_outside_0_to_9_or_not_a_whole_number_is_refused(
-    node: Node, level: Any
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        *(("important_level", level) for level in (10, -1, 1.5, "5", True, 1e308)),
+        ("parent_task_id", PAST_BIGINT),
+        ("max_parallel", 2**31),
+        ("http_url", "http://"),  # no host to call
+        ("resources", ["r" * 247]),  # locked as "resource:<name>" in 255 characters
+    ],
+)
+def test_a_create_field_out_of_its_bounds_is_refused_naming_it(
+    node: Node, field: str, value: Any
 ) -> None:
-    body = {"create_info": {"important_level": level}}
-    assert node.refused("POST", "/v1/task/noop", body) == (400, "create_info.important_level")
+    status, named = node.refused("POST", "/v1/task/noop", {"create_info": {field: value}})
+    assert status == 400
+    assert named is not None and named.startswith(f"create_info.{field}")
 
 
 #: Every route that takes an id, with an id past the database's range.
@@ -250,8 +258,7 @@ def test_a_position_count_or_time_out_of_range_is_400_naming_it(
 
 
 def test_a_page_may_hold_a_thousand(node: Node) -> None:
-    answer = node.request("GET", "/v1/tasks?limit=1000")
-    assert answer.status_code == 200, answer.text
+    assert node.request("GET", "/v1/tasks?limit=1000").status_code == 200
 
 
 def test_an_attempt_past_2_63_is_400_naming_it(node: Node) -> None:
