@@ -199,6 +199,7 @@ def test_the_interval_bounds_themselves_are_accepted(node: Node) -> None:
         ("parent_task_id", PAST_BIGINT),
         ("max_parallel", 2**31),
         ("http_url", "http://"),  # no host to call
+        ("callback_url", "http://[::1"),  # no URL parser takes it
         ("resources", ["r" * 247]),  # locked as "resource:<name>" in 255 characters
     ],
 )
