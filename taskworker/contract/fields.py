@@ -41,12 +41,25 @@ WaitSeconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 Interval = Annotated[float, msgspec.Meta(ge=MIN_INTERVAL_SECONDS, le=MAX_SECONDS)]
 Name = Annotated[str, msgspec.Meta(max_length=255)]
 _PORT = r"(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
-#: An http(s) URL that can be called: a host (an ASCII name or IPv4 address, or an IPv6
+_NAME = r"(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?"
+
+
+def _ipv6() -> str:
+    """RFC 3986's IPv6address, as a regex (Python's URL parser refuses any other)."""
+    h16, byte = "[0-9A-Fa-f]{1,4}", "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+    ls32 = rf"(?:{h16}:{h16}|(?:{byte}\.){{3}}{byte})"
+    forms = [rf"(?:{h16}:){{6}}{ls32}", rf"::(?:{h16}:){{5}}{ls32}"]
+    tails = [rf"(?:{h16}:){{{n}}}{ls32}" for n in (4, 3, 2, 1)] + [ls32, h16, ""]
+    for before, tail in enumerate(tails):
+        head = rf"(?:(?:{h16}:){{0,{before}}}{h16})?" if before else rf"(?:{h16})?"
+        forms.append(rf"{head}::{tail}")
+    return "(?:" + "|".join(forms) + ")"
+
+
+#: An http(s) URL that can be called: a host (DNS labels, an IPv4 address, or an IPv6
 #: address in brackets), a port that exists, no credentials, no spaces. Anything looser
 #: reaches the HTTP client of every loop that calls it, which cannot parse it.
-URL_PATTERN = (
-    r"^https?://(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9._~-]+)" + _PORT + r"(?:[/?#][^\s]*)?$"
-)
+URL_PATTERN = rf"^https?://(?:\[{_ipv6()}\]|{_NAME})" + _PORT + r"(?:[/?#][^\s]*)?$"
 Url = Annotated[str, msgspec.Meta(pattern=URL_PATTERN, max_length=1024)]
 #: A resource is locked as the lease ``resource:<name>``, in a 255-character column.
 Resource = Annotated[str, msgspec.Meta(min_length=1, max_length=255 - len("resource:"))]
