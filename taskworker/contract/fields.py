@@ -24,8 +24,11 @@ MIN_INTERVAL_SECONDS = 1
 MAX_ID = 2**63 - 1
 #: Counts stored in SQL INT columns (``max_parallel``, attempts, capacities).
 MAX_COUNT = 2**31 - 1
+#: The end of the string, in Python's regexes and JSON Schema's alike: Python's ``$`` also
+#: matches before a final newline, so "noop\n" would pass a pattern the document refuses.
+END = r"(?![\s\S])"
 #: A task type names a plugin; it appears in URLs, so keep it to a safe alphabet.
-TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+TASK_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,63}" + END
 
 TaskType = Annotated[str, msgspec.Meta(pattern=TASK_TYPE_PATTERN, examples=["noop", "sleep"])]
 Level = Annotated[int, msgspec.Meta(ge=0, le=MAX_IMPORTANT_LEVEL)]
@@ -57,9 +60,11 @@ def _ipv6() -> str:
 
 
 #: An http(s) URL that can be called: a host (DNS labels, an IPv4 address, or an IPv6
-#: address in brackets), a port that exists, no credentials, no spaces. Anything looser
-#: reaches the HTTP client of every loop that calls it, which cannot parse it.
-URL_PATTERN = rf"^https?://(?:\[{_ipv6()}\]|{_NAME})" + _PORT + r"(?:[/?#][^\s]*)?$"
+#: address in brackets), a port that exists, no credentials, then printable ASCII (as a URL
+#: is sent: anything else percent-encoded). Anything looser reaches the HTTP client of every
+#: loop that calls it, which cannot parse it. Character classes are spelled out, so that
+#: JSON Schema's regexes and Python's read the pattern alike.
+URL_PATTERN = rf"^https?://(?:\[{_ipv6()}\]|{_NAME})" + _PORT + r"(?:[/?#][!-~]*)?" + END
 Url = Annotated[str, msgspec.Meta(pattern=URL_PATTERN, max_length=1024)]
 #: A resource is locked as the lease ``resource:<name>``, in a 255-character column.
 Resource = Annotated[str, msgspec.Meta(min_length=1, max_length=255 - len("resource:"))]
@@ -77,7 +82,7 @@ _YEARS = (
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True, extra_json_schema={"pattern": _YEARS})]
 
 #: A worker's registered name: it appears in URLs and in transition records as ``worker:<name>``.
-WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")]
+WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}" + END)]
 
 
 def check_time(name: str, value: datetime | None) -> None:
