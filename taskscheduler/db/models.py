@@ -109,6 +109,8 @@ class Task(Base):
     deadline_second: Mapped[float | None] = mapped_column(Float)
     lock_timeout: Mapped[float] = mapped_column(Float, default=30)
     max_retry: Mapped[int] = mapped_column(Integer, default=0)
+    #: ``process_arg.retry_backoff`` as given; NULL: the defaults (read only to retry).
+    retry_backoff: Mapped[dict[str, Any] | None] = mapped_column(Json, nullable=True)
     params: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
     # state
     state: Mapped[str] = mapped_column(String(16))

@@ -3,9 +3,9 @@
 - ``running`` whose heartbeat is older than the timeout: if its worker still holds the
   attempt in ``prepare`` (the node that recorded ``run`` died before telling the worker),
   the run is started now; otherwise (the worker died, or lost its step) the attempt
-  failed; :func:`taskscheduler.tasks.settle.settle` retries it while retries remain, else
-  finishes it failed. Asynchronous tasks are exempt: their outside system owes
-  a ``notify``, not heartbeats, and the deadline bounds them.
+  failed; :func:`taskscheduler.tasks.settle.settle` retries it, after the task's backoff,
+  while retries remain, else finishes it failed. Asynchronous tasks are exempt: their
+  outside system owes a ``notify``, not heartbeats, and the deadline bounds them.
 - ``running`` past ``started_at + deadline_second``: cancelled on its worker (best effort),
   then failed without retry and finished ``timed_out``. The comparison is made in seconds,
   with the stored deadline clamped to the longest the API accepts (366 days): no stored
@@ -16,7 +16,8 @@
   failed: its ``run`` never began, so starting it again spends none of its retries (a task
   with ``max_retry`` 0 must still run once when the node that started it dies). The
   attempt's fence makes anything the old attempt might still report a 409.
-- ``postpose`` whose wait is over (or that a release woke): requeued.
+- ``postpose`` whose wait is over (or that a release woke): requeued, but not before its
+  ``start_time`` (a task created with a future one waits in ``postpose`` until then).
 
 One node sweeps at a time, holding the ``sweep:checker`` lease through the node's lock
 backend (:class:`taskscheduler.locks.Ownership`: renewed every pass, taken over by another
@@ -42,7 +43,7 @@ from taskscheduler.db.engine import reading
 from taskscheduler.db.models import UTCDateTime
 from taskscheduler.db.tables import TASKS
 from taskscheduler.locks import DatabaseLocks, Locks, Ownership
-from taskscheduler.tasks.settle import settle
+from taskscheduler.tasks.settle import retryable, settle
 from taskscheduler.tasks.transitions import transition
 from taskscheduler.tasks.write import write_task
 from taskscheduler.workers.client import WorkerClient
@@ -124,9 +125,15 @@ class CheckerLoop:
                 )
                 .limit(BATCH)
             ).all()
+            # a task waiting for its start_time stays until then, even when a freed lock
+            # or type slot woke it (set its ready_at to now) early
             waiting = conn.execute(
                 select(c.id, c.version)
-                .where(c.state == State.POSTPOSE, c.ready_at <= now)
+                .where(
+                    c.state == State.POSTPOSE,
+                    c.ready_at <= now,
+                    or_(c.start_time.is_(None), c.start_time <= now),
+                )
                 .limit(BATCH)
             ).all()
         done = sum(self._guarded(self._check_running, row, now) for row in running)
@@ -164,14 +171,16 @@ class CheckerLoop:
                 row.id,
                 {"message": f"deadline of {row.deadline_second} s passed"},
                 "deadline passed",
-                retryable=False,
+                now,
+                retryable=False,  # a deadline bounds the task, not one attempt
                 failure_outcome=Outcome.TIMED_OUT,
             )
         quiet = row.heartbeat_at is None or now - row.heartbeat_at > self.timeout
         if quiet and self._expects_heartbeats(row.task_type):
             if self._resume_interrupted(row, now):
                 return 1
-            return self._fail(row.id, {"message": "heartbeat lost"}, "heartbeat lost")
+            lost = {"message": "heartbeat lost"}
+            return self._fail(row.id, lost, "heartbeat lost", now, retryable=retryable(lost))
         return 0
 
     def _resume_interrupted(self, row: Any, now: datetime) -> bool:
@@ -224,7 +233,18 @@ class CheckerLoop:
         except NotFound:
             return True
 
-    def _fail(self, task_id: int, error: Any, reason: str, **options: Any) -> int:
+    def _fail(
+        self,
+        task_id: int,
+        error: Any,
+        reason: str,
+        now: datetime,
+        *,
+        retryable: bool,
+        failure_outcome: Outcome = Outcome.FAILED,
+    ) -> int:
+        """Settle the attempt as failed (retried after its wait, when ``retryable`` and
+        retries are left: :mod:`taskscheduler.tasks.settle`)."""
         try:
             with self.engine.begin() as conn:
                 settle(
@@ -233,8 +253,10 @@ class CheckerLoop:
                     success=False,
                     actor=self.actor,
                     error=error,
+                    retryable=retryable,
+                    failure_outcome=failure_outcome,
                     reason=reason,
-                    **options,
+                    now=now,
                 )
         except (ConcurrentUpdate, TransitionRefused):
             return 0

@@ -27,7 +27,7 @@ from taskscheduler.tasks.bulk import Planned, apply_many
 from taskscheduler.tasks.guard import Applied, Seen
 from taskscheduler.tasks.logs import write_log
 from taskscheduler.tasks.resources import ResourceBusy, take_resources
-from taskscheduler.tasks.settle import settle
+from taskscheduler.tasks.settle import retryable, settle
 from taskscheduler.tasks.start_copy import ToStart
 from taskscheduler.tasks.tokens import notify_token
 from taskscheduler.tasks.transitions import apply_trigger, transition
@@ -329,8 +329,18 @@ class Starter:
             )
 
     def _settle_failure(self, task_id: int, error: Any, reason: str) -> None:
+        """A failed ``prepare`` or a refused ``run``: settled as any failure, retried (after
+        its wait) unless ``error`` says it cannot be (``TaskFailed(retryable=False)``)."""
         with self.engine.begin() as conn:
-            settle(conn, task_id, success=False, actor=self.actor, error=error, reason=reason)
+            settle(
+                conn,
+                task_id,
+                success=False,
+                actor=self.actor,
+                error=error,
+                retryable=retryable(error),
+                reason=reason,
+            )
 
     def _body(self, row: ToStart, attempt: int) -> WorkerCreateBody:
         """What the worker is sent to create the task: its own columns and its identity."""

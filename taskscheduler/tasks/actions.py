@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, Row, update
 
 from taskscheduler.db.models import utcnow
@@ -62,7 +63,7 @@ TRIGGERS: dict[Action, Trigger] = {
 #: Of those, the ones the worker holding the task must carry out.
 TO_WORKER = frozenset({Action.PAUSE, Action.CONTINUE, Action.CANCEL, Action.ROLLBACK})
 #: process_arg fields ``change`` may set (task_status is what pause/continue are for).
-CHANGEABLE_ARGS = ("start_time", "deadline_second", "lock_timeout", "max_retry")
+CHANGEABLE_ARGS = ("start_time", "deadline_second", "lock_timeout", "max_retry", "retry_backoff")
 
 
 class TaskActions:
@@ -224,6 +225,8 @@ def _process_arg_changes(row: Row[Any], given: dict[str, Any]) -> dict[str, Any]
     stored = {name: getattr(row, name) for name in CHANGEABLE_ARGS}
     merged = convert({**stored, **given}, ProcessArg, root="process_arg")
     values = {name: getattr(merged, name) for name in given}
+    if merged.retry_backoff is not None and "retry_backoff" in given:  # a JSON column
+        values["retry_backoff"] = msgspec.to_builtins(merged.retry_backoff)
     if "start_time" in given:
         values["ready_at"] = merged.start_time or utcnow()
     return values

@@ -5,14 +5,20 @@ targets, a trigger's instances — stores it with the columns of :func:`columns`
 create body means the same task whichever way it came. Inserting in ``init`` directly saves
 the round trip of a separate ``none`` row; the move is still decided by the machine, so the
 record replays like any other.
+
+A task whose ``start_time`` is still to come is not in line yet: it is inserted in
+``postpose``, its ``submit`` and ``postpone`` records (the latter naming when it starts)
+written with it, in the same statements, so what it shows says why it waits. The Checker
+requeues it once its time has come (:mod:`taskscheduler.loops.checker`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Executable, Row, insert, select, update
 
 from taskscheduler.db.models import utcnow
@@ -21,9 +27,12 @@ from taskscheduler.tasks.guard import INSERT_RECORD, INSERT_TASK_ID, INSERT_TASK
 from taskscheduler.tasks.transitions import make_record
 from taskworker.contract.api import CreateBody
 from taskworker.errors import InvalidInput
-from taskworker.states import State, Trigger, decide
+from taskworker.states import Move, State, Trigger, decide
 
 _c = TASKS.c
+#: The move every task is inserted with, and the one that follows for a future start_time.
+_SUBMIT = decide(State.NONE, Trigger.SUBMIT)
+_WAIT_FOR_START = decide(_SUBMIT.to_state, Trigger.POSTPONE)
 
 
 def columns(task_type: str, body: CreateBody) -> dict[str, Any]:
@@ -46,6 +55,9 @@ def columns(task_type: str, body: CreateBody) -> dict[str, Any]:
         "deadline_second": arg.deadline_second,
         "lock_timeout": arg.lock_timeout,
         "max_retry": arg.max_retry,
+        "retry_backoff": (
+            msgspec.to_builtins(arg.retry_backoff) if arg.retry_backoff is not None else None
+        ),
         "params": body.params,
     }
     if arg.start_time is not None:
@@ -121,13 +133,14 @@ def _insert(
     now: datetime | None = None,
     reason: str | None = None,
 ) -> Row[Any]:
-    move = decide(State.NONE, Trigger.SUBMIT)
     when = now or utcnow()
     row = {"created_at": when, "updated_at": when, "ready_at": when, **values}
-    row["state"] = move.to_state.value
+    moves = _moves(row, when)
+    row["state"] = moves[-1].to_state.value
     stored = conn.execute(statement, row).one()
-    record = make_record(stored.id, move, actor=actor, reason=reason, attempt=0, when=when)
-    conn.execute(INSERT_RECORD, record)
+    conn.execute(
+        INSERT_RECORD, _records(stored.id, moves, row, actor=actor, reason=reason, when=when)
+    )
     return stored
 
 
@@ -143,20 +156,50 @@ def insert_tasks(
     RETURNING`` of the tasks (ids in the order given) and one of their records."""
     if not rows:
         return []
-    move = decide(State.NONE, Trigger.SUBMIT)
     when = now or utcnow()
     base = {"created_at": when, "updated_at": when, "ready_at": when}
-    values = [{**base, **row, "state": move.to_state.value} for row in rows]
+    values = [{**base, **row} for row in rows]
+    moves = [_moves(row, when) for row in values]
+    for row, made in zip(values, moves, strict=True):
+        row["state"] = made[-1].to_state.value
     inserted = conn.execute(
         insert(TASKS).returning(_c.id, sort_by_parameter_order=True), values
     ).scalars()
     ids = [int(task_id) for task_id in inserted]
     records = [
-        make_record(task_id, move, actor=actor, reason=reason, attempt=0, when=when)
-        for task_id in ids
+        record
+        for task_id, row, made in zip(ids, values, moves, strict=True)
+        for record in _records(task_id, made, row, actor=actor, reason=reason, when=when)
     ]
     conn.execute(INSERT_RECORD, records)
     return ids
+
+
+def _moves(row: Mapping[str, Any], when: datetime) -> tuple[Move, ...]:
+    """The moves a task is inserted with: ``submit``, then ``postpone`` when it is not in
+    line before a time still to come (its ``start_time``). A task with no ``ready_at`` (a
+    child its control task releases) is not postponed: the release puts it in line."""
+    ready_at = row.get("ready_at")
+    if ready_at is not None and ready_at > when:
+        return (_SUBMIT, _WAIT_FOR_START)
+    return (_SUBMIT,)
+
+
+def _records(
+    task_id: int,
+    moves: Sequence[Move],
+    row: Mapping[str, Any],
+    *,
+    actor: str,
+    reason: str | None,
+    when: datetime,
+) -> list[dict[str, Any]]:
+    """The records of a new task's moves; a ``postpone`` one names when the task starts."""
+    records = [make_record(task_id, moves[0], actor=actor, reason=reason, attempt=0, when=when)]
+    for move in moves[1:]:
+        starts = f"waits for its start_time, {row['ready_at'].astimezone(UTC).isoformat()}"
+        records.append(make_record(task_id, move, actor=actor, reason=starts, attempt=0, when=when))
+    return records
 
 
 def unlink_trigger(conn: Connection, trigger_id: int) -> None:

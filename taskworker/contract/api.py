@@ -85,11 +85,29 @@ class CreateInfo(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_parallel: Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)] | None = None
 
 
+class RetryBackoff(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How long a failed task waits before each retry: retry ``n`` (0 for the first) waits
+    ``min(max_second, initial_second * factor ** n)``, spread by ``± jitter`` (a fraction)
+    so that tasks failed together by one outage are not retried together. A plugin's
+    ``Retry(after=s)`` overrides the next wait."""
+
+    initial_second: WaitSeconds = 1.0
+    factor: Annotated[float, msgspec.Meta(ge=1, le=10)] = 2.0
+    max_second: WaitSeconds = 300.0
+    jitter: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.1
+
+    def __post_init__(self) -> None:
+        if self.max_second < self.initial_second:
+            raise ValueError("Invalid field `max_second`: must not be less than initial_second")
+
+
 class ProcessArg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     start_time: AwareTime | None = None
     deadline_second: Deadline | None = 3600
     lock_timeout: WaitSeconds = 30
     max_retry: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    #: The wait before each retry; null: the defaults of :class:`RetryBackoff`.
+    retry_backoff: RetryBackoff | None = None
     #: ``pause`` records the task and pauses it at once; it waits for ``continue``.
     task_status: Literal["init", "pause"] = "init"
 

@@ -25,9 +25,9 @@ def test_submit_sends_every_option_into_the_stored_task(console: Console) -> Non
         *("--start-at", "2030-01-02T03:04:05Z", "--deadline", "60", "--max-retry", "3"),
     )
 
-    # Then the scheduler stored exactly those values
+    # Then the scheduler stored exactly those values (waiting in postpose for its start time)
     stored = console.json("show", str(task["task_id"]))
-    assert stored["task_status"] == "init"
+    assert stored["task_status"] == "postpose"
     assert stored["params"] == {"seconds": 2.5}
     assert stored["task_name"] == name
     assert stored["important_level"] == 7

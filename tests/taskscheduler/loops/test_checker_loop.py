@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import RECORDS, TASKS
@@ -60,16 +60,18 @@ def reasons(engine: Engine, task_id: int) -> list[tuple[str, str | None]]:
 
 
 def test_a_running_task_whose_heartbeat_stopped_fails_and_is_retried(engine):
-    # Given a running task with a retry left
-    task_id = started(engine, max_retry=1)
+    # Given a running task with a retry left and a backoff of 4 s without jitter
+    task_id = started(engine, max_retry=1, retry_backoff={"initial_second": 4, "jitter": 0})
     # When the checker looks after the heartbeat timeout has passed
-    handled = checker(engine).tick(utcnow() + timedelta(seconds=31))
-    # Then the attempt failed for that reason and the task is back in line
+    now = utcnow() + timedelta(seconds=31)
+    handled = checker(engine).tick(now)
+    # Then the attempt failed for that reason and the task is back in line after its backoff
     assert handled == 1
     task = row(engine, task_id)
-    assert (task.state, task.retry_count) == ("init", 1)
-    lost = "heartbeat lost"
-    assert reasons(engine, task_id)[-2:] == [("fail", lost), ("retry", lost)]
+    assert (task.state, task.retry_count, task.ready_at) == ("init", 1, now + timedelta(seconds=4))
+    (failed, lost), (retried, waits) = reasons(engine, task_id)[-2:]
+    assert (failed, lost, retried) == ("fail", "heartbeat lost", "retry")
+    assert waits == "retry 1 of 1 in 4 s: backoff 4 s * 2^0, at most 300 s, ± 0%"
 
 
 def test_a_running_task_with_a_fresh_heartbeat_is_left_alone(engine):
@@ -147,6 +149,25 @@ def test_a_postponed_task_is_requeued_once_its_wait_is_over(engine):
     before = row(engine, task_id).state
     loop.tick(later)
     # Then it is requeued only once the wait is over
+    assert (before, row(engine, task_id).state) == ("postpose", "init")
+
+
+def test_a_task_waiting_for_its_start_time_is_not_requeued_before_it_even_when_woken(engine):
+    # Given a task stored to start in a minute, and woken at once (its ready_at set to now,
+    # as the release of a lock or of a type's slot does)
+    now = utcnow()
+    start = now + timedelta(minutes=1)
+    with engine.begin() as conn:
+        task_id = insert_task(
+            conn, {"task_type": "sleep", "start_time": start, "ready_at": start}, actor="test"
+        )
+        conn.execute(update(TASKS).where(TASKS.c.id == task_id).values(ready_at=now))
+    loop = checker(engine)
+    # When the checker looks before its start time, and at it
+    loop.tick(now + timedelta(seconds=1))
+    before = row(engine, task_id).state
+    loop.tick(start)
+    # Then it waits in postpose until its start time, and only then is requeued
     assert (before, row(engine, task_id).state) == ("postpose", "init")
 
 
