@@ -17,13 +17,21 @@ The uniform endpoint needs a task's type (``/v1/task/{type}?task_id=``) where an
 only knows the id. :meth:`ApiClient.task` finds it without a dedicated route: the task list
 is newest first with a keyset ``cursor`` (``id < cursor``), so ``cursor=ID+1&limit=1``
 answers with task ``ID`` itself when it exists.
+
+The requests go through urllib3, pooled (``watch`` and ``logs -f`` ask again and again)
+and without retries of its own: an operator's command is one short process, and urllib3
+imports in a third of the time of a client with more to it, which is most of the time
+such a command takes.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 from typing import Any
+from urllib.parse import quote, urlencode
 
-import httpx
+import urllib3
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from taskconsole.exit_codes import ExitCode
 
@@ -58,12 +66,16 @@ class ApiClient:
     def __init__(
         self, url: str, token: str | None = None, timeout: float = DEFAULT_TIMEOUT_SECONDS
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._headers = {"Accept": "application/json"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
+        self._http = urllib3.PoolManager(
+            retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
+        )
 
     def close(self) -> None:
-        self._http.close()
+        self._http.clear()
 
     def request(
         self,
@@ -75,17 +87,25 @@ class ApiClient:
         feature: str | None = None,
     ) -> Any:
         """The decoded answer; ``feature`` names an endpoint a scheduler may not have yet."""
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        query = {k: _text(v) for k, v in (params or {}).items() if v is not None}
+        url = f"{self.url}{quote(path, safe='/')}" + (f"?{urlencode(query)}" if query else "")
+        headers, body = self._headers, None
+        if json is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+            body = jsonlib.dumps(json).encode()
         try:
-            response = self._http.request(method, path, params=query, json=json)
-        except httpx.TimeoutException:
+            response = self._http.request(method, url, body=body, headers=headers)
+        except NewConnectionError as exc:  # a kind of connect timeout, to urllib3
+            message = f"scheduler at {self.url} is unreachable: {_reason(exc)}"
+            raise ConsoleError(message, ExitCode.UNREACHABLE) from None
+        except TimeoutError:
             message = f"scheduler at {self.url} did not answer in time"
             raise ConsoleError(message, ExitCode.UNREACHABLE) from None
-        except httpx.HTTPError as exc:
-            message = f"scheduler at {self.url} is unreachable: {exc}"
+        except HTTPError as exc:
+            message = f"scheduler at {self.url} is unreachable: {_reason(exc)}"
             raise ConsoleError(message, ExitCode.UNREACHABLE) from None
-        if response.is_success:
-            return response.json() if response.content else None
+        if 200 <= response.status < 300:
+            return jsonlib.loads(response.data) if response.data else None
         raise _failure(response, feature)
 
     def get(self, path: str, **params: Any) -> Any:
@@ -122,15 +142,27 @@ class ApiClient:
         return found
 
 
-def _failure(response: httpx.Response, feature: str | None) -> ConsoleError:
-    status = response.status_code
+def _text(value: Any) -> str:
+    """A query value as the API reads it (``true``/``false`` for a flag)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _reason(exc: HTTPError) -> str:
+    """What went wrong, without urllib3's description of its connection object."""
+    return str(exc).rpartition("): ")[2] or str(exc)
+
+
+def _failure(response: urllib3.BaseHTTPResponse, feature: str | None) -> ConsoleError:
+    status = response.status
     try:
-        body = response.json()
+        body = jsonlib.loads(response.data)
     except ValueError:
         body = {}
     if not isinstance(body, dict):
         body = {}
-    title = str(body.get("title") or response.reason_phrase)
+    title = str(body.get("title") or response.reason or status)
     description = str(body.get("description") or title)
     if status == 404 and feature and title != DOMAIN_NOT_FOUND_TITLE:
         return ConsoleError(

@@ -2,21 +2,28 @@
 
 Migrations are an operator's deliberate act, so they run from the console against
 ``TASK_DB_URL`` (or ``--db-url``), never implicitly when a scheduler starts.
+
+SQLAlchemy, alembic and the scheduler's settings are imported inside the commands: every
+other command speaks HTTP only, and the console starts without them (they take longer to
+import than the console takes to start and ask).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from taskconsole.exit_codes import ExitCode
-from taskworker.config import SettingsError
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import SQLAlchemyError
 
 
 def _db_url(given: str | None) -> str:
     from taskscheduler.settings import load
+    from taskworker.config import SettingsError
 
     try:
         return load(db_url=given).db_url
@@ -26,6 +33,8 @@ def _db_url(given: str | None) -> str:
 
 
 def _fail(exc: SQLAlchemyError) -> None:
+    from sqlalchemy.exc import OperationalError
+
     reason = getattr(exc, "orig", None) or exc
     code = ExitCode.UNREACHABLE if isinstance(exc, OperationalError) else 1
     click.echo(f"error: database: {reason}", err=True)
@@ -34,6 +43,7 @@ def _fail(exc: SQLAlchemyError) -> None:
 
 def _migrate(db_url: str | None, step: Callable[[str, str], None], revision: str) -> None:
     from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
 
     from taskscheduler.db import migrate
 
@@ -82,6 +92,8 @@ def downgrade(db_url: str | None, revision: str) -> None:
 @db_url_option
 def current(db_url: str | None) -> None:
     """Show the database's revision and the one this code needs."""
+    from sqlalchemy.exc import SQLAlchemyError
+
     from taskscheduler.db import migrate
 
     url = _db_url(db_url)

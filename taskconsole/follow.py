@@ -3,7 +3,8 @@
 ``watch`` and ``submit --wait`` ask for the task with ``wait=<interval>``: the API answers
 the moment the task finishes, or after the interval with its progress to draw. ``logs -f``
 polls with ``after=<next_after>`` so no line repeats or goes missing.
-The exit code of a followed task is its outcome, so a script can chain on it.
+The exit code of a followed task is its outcome, so a script can chain on it; a task that
+did not succeed is shown with its error and its last transition records, which say why.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 import click
 
+from taskconsole.client import ConsoleError
 from taskconsole.exit_codes import ExitCode
-from taskconsole.render import log_line, percent, status_of
+from taskconsole.render import failure, log_line, percent, status_of
 from taskconsole.session import Session, pass_session, poll_option
 
 #: The one terminal state (DESIGN §3), and the outcome that counts as success.
@@ -40,10 +42,21 @@ def follow_task(session: Session, task: dict[str, Any], interval: float) -> dict
 
 
 def finish(session: Session, task: dict[str, Any]) -> None:
-    """Report a finished task and exit with its outcome."""
-    session.out.show(task, lambda t: f"task {t['task_id']} {status_of(t)}")
-    if task.get("outcome") != SUCCEEDED:
-        raise SystemExit(ExitCode.TASK_FAILED)
+    """Report a finished task and exit with its outcome. One that did not succeed comes
+    with its error and its records (with ``--json``, the task and its ``transitions``)."""
+    if task.get("outcome") == SUCCEEDED:
+        session.out.show(task, lambda t: f"task {t['task_id']} {status_of(t)}")
+        return
+    try:
+        records = session.client.get(f"/v1/tasks/{task['task_id']}/transitions")
+    except ConsoleError:  # the task's end is the answer: its exit code must not change
+        records = []
+    if session.out.as_json:
+        session.out.json({**task, "transitions": records})
+    else:
+        session.out.console.print(f"task {task['task_id']} {status_of(task)}")
+        session.out.console.print(failure(task, records))
+    raise SystemExit(ExitCode.TASK_FAILED)
 
 
 def _label(task: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from rich.console import Console, RenderableType
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 #: Colours of a task's state (or of its outcome once it is finished).
@@ -98,7 +99,30 @@ def tasks_table(tasks: list[dict[str, Any]]) -> Table:
 
 
 #: The fields ``show`` draws first, in this order; the rest follow when set.
-_HEADLINE = ("task_id", "task_type", "task_name", "task_status", "outcome", "progress")
+_HEADLINE = ("task_id", "task_type", "task_name", "task_status", "outcome", "error", "progress")
+#: How many of a task's last transition records tell why it did not succeed.
+LAST_RECORDS = 5
+
+
+def error_text(error: Any) -> str:
+    """A task's error as a person reads it: its message, then whatever else it says."""
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        rest = {k: v for k, v in error.items() if k != "message" and v is not None}
+        return f"{error['message']} {json.dumps(rest)}" if rest else error["message"]
+    return error if isinstance(error, str) else json.dumps(error)
+
+
+def failure(task: dict[str, Any], records: list[dict[str, Any]]) -> Table:
+    """Why a task did not succeed: its error, and its last records, whose reasons say what
+    the scheduler saw (a lost heartbeat, a deadline, a lock timeout, an operator's cancel)."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    if task.get("error") is not None:
+        grid.add_row("error", Text(error_text(task["error"]), style="red"))
+    if records:
+        grid.add_row("last transitions", transitions_table(records[-LAST_RECORDS:]))
+    return grid
 
 
 def task_detail(task: dict[str, Any]) -> Table:
@@ -110,13 +134,16 @@ def task_detail(task: dict[str, Any]) -> Table:
         value = task.get(key)
         if value in (None, [], {}):
             continue
+        shown: RenderableType
         if key == "progress":
-            value = f"{percent(task):.0f}% {value.get('message') or ''}".rstrip()
+            shown = Text(f"{percent(task):.0f}% {value.get('message') or ''}".rstrip())
         elif key == "task_status":
-            value = styled_status(task)
-        elif isinstance(value, dict | list):
-            value = json.dumps(value)
-        grid.add_row(key, str(value))
+            shown = styled_status(task)
+        elif key == "error":
+            shown = Text(error_text(value), style="red")
+        else:
+            shown = Text(json.dumps(value) if isinstance(value, dict | list) else str(value))
+        grid.add_row(key, shown)
     records = task.get("transitions")
     if records:
         grid.add_row("", "")
@@ -125,15 +152,19 @@ def task_detail(task: dict[str, Any]) -> Table:
 
 
 def transitions_table(records: Iterable[dict[str, Any]]) -> Table:
-    table = Table("AT", "TRIGGER", "FROM", "TO", "ACTOR", "REASON", box=None)
+    table = Table(box=None)
+    for heading in ("AT", "TRIGGER", "FROM", "TO"):
+        table.add_column(heading, no_wrap=True)
+    table.add_column("ACTOR", overflow="fold")
+    table.add_column("REASON", overflow="fold")  # all of it: it says why
     for record in records:
         table.add_row(
             when(record["at"]),
             record["trigger"],
             record["from_state"],
             record["to_state"],
-            record["actor"],
-            record.get("reason") or "",
+            Text(record["actor"]),  # as written: a reason's [brackets] are not markup
+            Text(record.get("reason") or ""),
         )
     return table
 

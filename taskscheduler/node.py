@@ -5,6 +5,10 @@ The loops run in a separate process (started with ``spawn``, so it shares no soc
 pools or threads with gunicorn's forked workers) that exits when its parent does. The API
 may run several gunicorn processes; the loops need one per node, and several nodes are safe
 together because every move the loops make is version-checked.
+
+Every process of the node writes its metrics to the directory named in
+``PROMETHEUS_MULTIPROC_DIR`` (made by :mod:`taskscheduler.cli` before this module is
+imported), and the API process answering ``/metrics`` merges them all.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import threading
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from prometheus_client import multiprocess
 
 from taskscheduler.api.app import create_app
 from taskscheduler.loops.assembly import assemble
@@ -56,7 +61,9 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     threading.Thread(target=services.wakeup.listen, args=(woken, stop), daemon=True).start()
     idle = LOOP_INTERVAL_SECONDS if settings.redis_url else DATABASE_IDLE_SECONDS
     keepers = [
-        threading.Thread(target=LoopRunner(loops, interval, stop).run, name=name)
+        threading.Thread(
+            target=LoopRunner(loops, interval, stop, metrics=services.metrics).run, name=name
+        )
         for name, loops, interval in (
             ("housekeeping", loops.housekeeping, LOOP_INTERVAL_SECONDS),
             ("producer", loops.timed, PRODUCER_INTERVAL_SECONDS),
@@ -65,7 +72,7 @@ def run_loops(settings: Settings, parent_pid: int) -> None:
     freeze_startup()
     for keeper in keepers:
         keeper.start()
-    LoopRunner(loops.dispatch, idle, stop, woken).run()
+    LoopRunner(loops.dispatch, idle, stop, woken, metrics=services.metrics).run()
     for keeper in keepers:
         keeper.join()
 
@@ -97,6 +104,7 @@ class ApiApplication(BaseApplication):
             "preload_app": False,
             "proc_name": f"taskscheduler-{self.settings.node_name}",
             "loglevel": self.settings.log_level,
+            "child_exit": _child_exit,
         }
         for key, value in options.items():
             self.cfg.set(key, value)
@@ -110,3 +118,11 @@ class ApiApplication(BaseApplication):
         app = create_app(self.settings, services)
         freeze_startup()
         return app
+
+
+def _child_exit(server: Any, worker: Any) -> None:
+    """gunicorn's hook when an API process exits: what it counted stays in the node's sums,
+    and its live gauges, were there any, leave them (prometheus-client's bookkeeping)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        multiprocess.mark_process_dead(worker.pid, directory)

@@ -26,6 +26,7 @@ from taskscheduler.tasks.addresses import Addresses
 from taskscheduler.tasks.create import TaskCreator
 from taskscheduler.tasks.effects import wake_on_end
 from taskscheduler.tasks.read import TaskQueries
+from taskscheduler.tasks.transitions import count_moves
 from taskscheduler.tasks.waiters import Finishes
 from taskscheduler.triggers.definitions import TriggerDefinitions
 from taskscheduler.workers.client import NoWorkerClient, WorkerClient, WorkerCommands
@@ -76,6 +77,7 @@ class Services:
         # the ends of these types' tasks, however they are written, free a slot
         wake_on_end(eng, settings.limits)
         metrics = Metrics(multiprocess_dir)
+        count_moves(eng, metrics.count_moves)  # every move this node commits, counted once
         registry = Registry(eng)
         client = WorkerClient(settings.worker_secret, settings.node_name)
         reach: WorkerCommands = commands or (client if reach_workers else NoWorkerClient())
@@ -86,7 +88,6 @@ class Services:
         tasks = TaskCreator(
             eng,
             registry,
-            metrics,
             settings.worker_secret,
             announcer=wakeup,
             addresses=Addresses(eng, settings.callback_hosts),
@@ -99,7 +100,7 @@ class Services:
             metrics=metrics,
             registry=registry,
             tasks=tasks,
-            actions=TaskActions(eng, queries, registry, metrics, reach),
+            actions=TaskActions(eng, queries, registry, reach),
             queries=queries,
             commands=reach,
             client=client,

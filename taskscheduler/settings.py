@@ -45,7 +45,7 @@ class Settings(TaskSettings):
     #: Serve the API without tokens even when not bound to loopback (local use only).
     open_api: bool = False
     #: ``HOST:PORT`` (or ``unix:PATH``) the API listens on; without tokens it must be loopback.
-    bind: str = "127.0.0.1:8000"
+    bind: str = "127.0.0.1:8080"
     #: Shared by scheduler and workers to sign the requests between them (HMAC).
     worker_secret: str | None = None
     #: This node's name in leases, transition records and logs.

@@ -95,7 +95,11 @@ def main() -> None:
 
 @main.command()
 @click.option("--bind", help="HOST:PORT to listen on (TASK_WORKER_BIND).")
-@click.option("--scheduler", help="The scheduler's URL (TASK_SCHEDULER_URL).")
+@click.option(
+    "--scheduler",
+    help="The scheduler's URL (TASK_SCHEDULER_URL; default "
+    f"{WorkerSettings.model_fields['scheduler_url'].default}).",
+)
 @click.option("--capacity", type=int, help="Steps run at once (TASK_WORKER_CAPACITY).")
 @click.option("--name", help="The registered name (TASK_WORKER_NAME).")
 @click.option("--advertise", help="The URL the scheduler calls (TASK_WORKER_ADVERTISE_URL).")

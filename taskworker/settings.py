@@ -32,8 +32,9 @@ def _default_name() -> str:
 class WorkerSettings(TaskSettings):
     #: Shared by scheduler and workers to sign the requests between them (HMAC).
     worker_secret: str | None = None
-    #: Where the scheduler's API listens, e.g. ``http://10.0.0.5:8000``.
-    scheduler_url: str = "http://127.0.0.1:8000"
+    #: Where the scheduler's API listens, e.g. ``http://10.0.0.5:8080``; by default the port
+    #: a node binds by default (``taskscheduler serve``), on this host.
+    scheduler_url: str = "http://127.0.0.1:8080"
     #: ``HOST:PORT`` this worker listens on.
     worker_bind: str = "127.0.0.1:8100"
     #: The URL the scheduler calls this worker at (default: ``http://`` + the bind address).

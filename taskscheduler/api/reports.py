@@ -22,7 +22,6 @@ class Reports(Guarded):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         batch = body(req, ReportBatch)
         results, moved = apply_reports(self._services.engine, batch.reports, req.context.actor)
-        self._services.metrics.count_transitions(moved)
         if Trigger.RETRY in moved:
             # a task back in line (an end, which frees a slot, is announced on its own)
             self._services.wakeup.notify()

@@ -24,7 +24,6 @@ from sqlalchemy import Connection, Engine, Row, update
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
-from taskscheduler.metrics import Metrics
 from taskscheduler.tasks.create import check_privilege
 from taskscheduler.tasks.guard import Applied
 from taskscheduler.tasks.logs import write_log
@@ -72,13 +71,11 @@ class TaskActions:
         engine: Engine,
         queries: TaskQueries,
         registry: Registry,
-        metrics: Metrics,
         commands: WorkerCommands,
     ) -> None:
         self._engine = engine
         self._queries = queries
         self._registry = registry
-        self._metrics = metrics
         self._commands = commands
         self._handlers: dict[Action, Callable[[Row[Any], bytes, str, str | None], None]] = {
             Action.PROGRESS: self._progress,
@@ -116,8 +113,7 @@ class TaskActions:
         return task_view(self._queries.row(task_type, task_id))
 
     def _trigger(self, row: Row[Any], action: Action, actor: str, reason: str | None) -> None:
-        applied = act_on(self._engine, self._commands, row, action, actor=actor, reason=reason)
-        self._metrics.count_transitions([applied.move.trigger.value])
+        act_on(self._engine, self._commands, row, action, actor=actor, reason=reason)
 
     def _change(
         self, row: Row[Any], body: bytes, actor: str, reason: str | None, *, role: str | None
@@ -158,8 +154,7 @@ class TaskActions:
     def _notify(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
         report = decode(body or b"{}", NotifyBody, root="")
         with self._engine.begin() as conn:
-            applied = notify(conn, row.id, report, actor=actor, reason=reason)
-        self._metrics.count_transitions(applied.triggers)
+            notify(conn, row.id, report, actor=actor, reason=reason)
 
 
 def act_on(

@@ -32,7 +32,6 @@ from taskscheduler.control.checks import (
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
-from taskscheduler.metrics import Metrics
 from taskscheduler.settings import ROLES
 from taskscheduler.tasks.addresses import Addresses
 from taskscheduler.tasks.control_tasks import start_control, store_task, store_topology
@@ -102,7 +101,6 @@ class TaskCreator:
         self,
         engine: Engine,
         registry: Registry,
-        metrics: Metrics,
         secret: str | None,
         *,
         announcer: Announcer | None = None,
@@ -111,7 +109,6 @@ class TaskCreator:
     ) -> None:
         self._engine = engine
         self._registry = registry
-        self._metrics = metrics
         self._secret = secret
         self._wakeup: Announcer = announcer or Silent()
         self._addresses = addresses or Addresses(engine, ())
@@ -130,9 +127,8 @@ class TaskCreator:
             with self._engine.begin() as conn:
                 if plain(body) and body.create_info.control_task_id is None:
                     row = insert_task_row(conn, columns(task_type, body), actor=actor)
-                    triggers = [Trigger.SUBMIT.value]
                 else:
-                    task_id, triggers = store(conn, task_type, body, actor)
+                    task_id, _ = store(conn, task_type, body, actor)
                     # read back in the same transaction: the stored defaults
                     row = conn.execute(ROW_BY_ID, {"task_id": task_id}).one()
         except IntegrityError:
@@ -140,7 +136,6 @@ class TaskCreator:
             if seen is None:
                 raise
             return seen, False
-        self._metrics.count_transitions(triggers)
         self._wakeup.notify([row])
         return created_view(row, notify_token(self._secret, row.id)), True
 
@@ -172,7 +167,6 @@ class TaskCreator:
                     rows = {row.id: row for row in conn.execute(query)}
             except IntegrityError:
                 continue
-            self._metrics.count_transitions(triggers)
             if triggers:
                 self._wakeup.notify(rows.values())
             views = [

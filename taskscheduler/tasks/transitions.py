@@ -24,11 +24,12 @@ the ORM costs 3x per transition.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, event
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.tasks import effects
@@ -39,6 +40,13 @@ from taskworker.states import Move, Trigger, decide
 
 #: One move of a chain, with the task as it was before it.
 Step = tuple[Move, GuardRow]
+#: Where a connection keeps the moves its transaction wrote, and its savepoints' marks.
+_MOVES = "taskscheduler.tasks.transitions.moves"
+_MARKS = "taskscheduler.tasks.transitions.marks"
+#: Who is told the moves committed through an engine (:func:`count_moves`).
+_COUNTS: WeakKeyDictionary[Engine, Callable[[Iterable[tuple[str, str | None]]], None]] = (
+    WeakKeyDictionary()
+)
 
 
 def side_effects(move: Move, now: datetime) -> dict[str, Any]:
@@ -182,3 +190,60 @@ def make_record(
         "attempt": attempt,
         "at": when,
     }
+
+
+def count_moves(engine: Engine, count: Callable[[Iterable[tuple[str, str | None]]], None]) -> None:
+    """Have ``count`` told every move written through ``engine`` once its transaction has
+    committed, as ``(trigger, outcome)`` pairs (a rolled-back move is never told).
+
+    Every move writes exactly one record, and every record is written by one statement,
+    :data:`~taskscheduler.tasks.guard.INSERT_RECORD` (by :func:`apply_trigger`,
+    :func:`write_records` and :mod:`~taskscheduler.tasks.store`), so its executions are
+    the one place where every move of every process is seen: the API's and the loops' alike,
+    one task or a batch. A savepoint rolled back takes its moves with it. Called again for
+    the same engine (a test building another node over its pool), the newest ``count`` is
+    the one told.
+    """
+    installed = engine in _COUNTS
+    _COUNTS[engine] = count
+    if installed:
+        return
+
+    @event.listens_for(engine, "after_execute")
+    def _written(conn: Connection, statement: Any, many: Any, one: Any, *_: Any) -> None:
+        if statement is INSERT_RECORD:
+            rows = many or (one,)
+            conn.info.setdefault(_MOVES, []).extend((r["trigger"], r["outcome"]) for r in rows)
+
+    @event.listens_for(engine, "savepoint")
+    def _savepoint(conn: Connection, name: str) -> None:
+        conn.info.setdefault(_MARKS, []).append(len(conn.info.get(_MOVES, ())))
+
+    @event.listens_for(engine, "rollback_savepoint")
+    def _savepoint_undone(conn: Connection, name: str, context: Any) -> None:
+        marks = conn.info.get(_MARKS)
+        if marks and (moves := conn.info.get(_MOVES)) is not None:
+            del moves[marks[-1] :]
+
+    @event.listens_for(engine, "release_savepoint")
+    def _savepoint_done(conn: Connection, name: str, context: Any) -> None:
+        if marks := conn.info.get(_MARKS):
+            marks.pop()
+
+    @event.listens_for(engine, "commit")
+    def _committed(conn: Connection) -> None:
+        conn.info.pop(_MARKS, None)
+        if moves := conn.info.pop(_MOVES, None):
+            _COUNTS[engine](moves)
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn: Connection) -> None:
+        conn.info.pop(_MARKS, None)
+        conn.info.pop(_MOVES, None)
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        # a connection closed without commit or rollback events (the pool's reset) wrote
+        # nothing that lasts: its moves must not count with the next transaction's
+        record.info.pop(_MARKS, None)
+        record.info.pop(_MOVES, None)

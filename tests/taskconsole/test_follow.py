@@ -76,9 +76,11 @@ def test_watch_of_a_task_that_ends_otherwise_exits_1(console: Console) -> None:
     # When it is watched
     result = console("watch", task_id, *FAST)
 
-    # Then the bar and the last line say how it ended, and the exit code is 1
+    # Then a line says how it ended, the records below it who ended it, and the exit code is 1
     assert result.exit_code == 1
-    assert result.stdout.strip().splitlines()[-1] == f"task {task_id} finish (cancelled)"
+    lines = result.stdout.splitlines()
+    ended = lines.index(f"task {task_id} finish (cancelled)")
+    assert "cancel" in "".join(lines[ended + 1 :])
 
 
 def test_watch_of_an_unknown_task_exits_3(console: Console) -> None:
@@ -116,7 +118,8 @@ def test_submit_wait_exits_1_when_the_task_fails(console: Console, scheduler: Sc
         result = console("submit", "external", "--name", name, "--wait", *FAST)
 
     assert result.exit_code == 1
-    assert result.stdout.strip().endswith("finish (failed)")
+    # the end, then the moves that led there
+    assert "finish (failed)\nlast transitions" in result.stdout
 
 
 def append_logs(scheduler: Scheduler, task_id: int, *messages: str) -> None:

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -15,6 +16,7 @@ from falcon import testing
 from taskscheduler.api.app import create_app, get_app
 from taskscheduler.services import Services
 from taskworker.config import SettingsError
+from tests.scrape import key, samples, series
 from tests.taskscheduler.api.harness import TOKENS, Api, build_api, make_settings, snapshot
 
 LIMIT_BYTES = 2048
@@ -100,17 +102,53 @@ def test_health_says_ok_when_the_database_answers(sqlite_api: Api):
     assert sqlite_api.call("GET", "/health", role=None).json == {"status": "ok", "database": "ok"}
 
 
-def test_metrics_count_transitions_and_requests_by_route(sqlite_api: Api):
+def test_metrics_count_moves_by_trigger_and_outcome_and_requests_by_route(sqlite_api: Api):
+    # Given a task submitted, paused, refused a second pause, then cancelled
     task_id = sqlite_api.create()["task_id"]
     sqlite_api.act(task_id, "pause")
     sqlite_api.act(task_id, "pause")
-    text = sqlite_api.call("GET", "/metrics", role="viewer").text
-    assert 'taskscheduler_transitions_total{trigger="submit"} 1.0' in text
-    assert 'taskscheduler_transitions_total{trigger="pause"} 1.0' in text
-    assert (
-        'taskscheduler_api_requests_total{method="PUT",route="/v1/task/{task_type}",status="409"}'
-        " 1.0" in text
+    sqlite_api.act(task_id, "cancel")
+    # When the metrics are scraped
+    found = samples(sqlite_api.call("GET", "/metrics", role="viewer").text)
+    # Then each committed move counts once, with its outcome (a refused one never)
+    moves = series(found, "taskscheduler_transitions_total")
+    assert moves == {
+        (("outcome", "none"), ("trigger", "submit")): 1,
+        (("outcome", "none"), ("trigger", "pause")): 1,
+        (("outcome", "cancelled"), ("trigger", "cancel")): 1,
+    }
+    # And the refusal counts among the requests, by route template
+    refused = key(
+        "taskscheduler_api_requests_total", method="PUT", route="/v1/task/{task_type}", status="409"
     )
+    assert found[refused] == 1
+
+
+def test_metrics_show_the_ready_tasks_by_level_and_the_workers_by_status(sqlite_api: Api):
+    # Given two tasks ready at level 7, one at level 0, one not due for an hour
+    for level in (7, 7, 0):
+        sqlite_api.create(create_info={"important_level": level})
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    sqlite_api.create(process_arg={"start_time": later})
+    # When the metrics are scraped
+    found = samples(sqlite_api.call("GET", "/metrics", role="viewer").text)
+    # Then the queue shows every level, the waiting task in none
+    depth = series(found, "taskscheduler_queue_depth")
+    assert depth == {(("level", str(n)),): {7: 2, 0: 1}.get(n, 0) for n in range(10)}
+    # And the registered worker is active
+    assert found[key("taskscheduler_workers", status="active")] == 1
+    assert found[key("taskscheduler_workers", status="draining")] == 0
+
+
+def test_metrics_still_answer_when_the_database_does_not(unreachable: testing.TestClient):
+    # Given a node whose database listens nowhere
+    auth = {"Authorization": f"Bearer {TOKENS['viewer']}"}
+    # When the metrics are scraped
+    result = unreachable.simulate_get("/metrics", headers=auth)
+    # Then the scrape answers with what the node counted, without the database's numbers
+    assert result.status_code == 200
+    assert "taskscheduler_api_requests_total" in result.text
+    assert "taskscheduler_queue_depth{" not in result.text
 
 
 def test_falcons_own_errors_have_the_same_shape(sqlite_api: Api):
@@ -147,7 +185,7 @@ _COUNT_ONE = """
 import sys
 from taskscheduler.metrics import Metrics
 metrics = Metrics(sys.argv[1])
-metrics.count_transitions(["submit"])
+metrics.count_moves([("submit", None)])
 if len(sys.argv) > 2:
     print(metrics.render()[0].decode())
 """
@@ -164,4 +202,7 @@ def test_under_gunicorn_metrics_add_up_across_processes(tmp_path):
         [*run, "render"], env=env, cwd=ROOT, check=True, timeout=60, capture_output=True, text=True
     ).stdout
     # Then the scrape shows all three, not just the answering process's own
-    assert 'taskscheduler_transitions_total{trigger="submit"} 3.0' in rendered
+    assert (
+        samples(rendered)[key("taskscheduler_transitions_total", trigger="submit", outcome="none")]
+        == 3
+    )
