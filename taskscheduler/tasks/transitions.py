@@ -196,8 +196,8 @@ def count_moves(engine: Engine, count: Callable[[Iterable[tuple[str, str | None]
     """Have ``count`` told every move written through ``engine`` once its transaction has
     committed, as ``(trigger, outcome)`` pairs (a rolled-back move is never told).
 
-    Every move writes exactly one record, and every record is written by one statement,
-    :data:`~taskscheduler.tasks.guard.INSERT_RECORD` (by :func:`apply_trigger`,
+    Every move writes exactly one record, and every move's record is written by one
+    statement, :data:`~taskscheduler.tasks.guard.INSERT_RECORD` (by :func:`apply_trigger`,
     :func:`write_records` and :mod:`~taskscheduler.tasks.store`), so its executions are
     the one place where every move of every process is seen: the API's and the loops' alike,
     one task or a batch. A savepoint rolled back takes its moves with it. Called again for

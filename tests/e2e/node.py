@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from taskscheduler.db import migrate
 from taskscheduler.db.engine import make_engine
 from taskscheduler.db.tables import RECORDS, TASKS
+from taskworker.states import Trigger
 from tests.processes import PYTHON, Server, call, free_port, running, wait_until
 
 SECRET = "node-worker-secret-0123"
@@ -41,9 +42,11 @@ class Node:
         wait_until(lambda: self.unfinished() == 0, timeout, interval=0.2, what="all finished")
 
     def moves(self) -> dict[tuple[str, str], int]:
-        """The records written, by trigger and outcome (``none`` for a move without one)."""
-        query = select(RECORDS.c.trigger, RECORDS.c.outcome, func.count()).group_by(
-            RECORDS.c.trigger, RECORDS.c.outcome
+        """The records of moves, by trigger and outcome (``none`` for a move without one)."""
+        query = (
+            select(RECORDS.c.trigger, RECORDS.c.outcome, func.count())
+            .where(RECORDS.c.trigger.in_(list(Trigger)))
+            .group_by(RECORDS.c.trigger, RECORDS.c.outcome)
         )
         with self.engine.connect() as conn:
             return {(t, o or "none"): int(n) for t, o, n in conn.execute(query)}
