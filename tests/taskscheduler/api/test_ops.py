@@ -12,8 +12,11 @@ from pathlib import Path
 import msgspec
 import pytest
 from falcon import testing
+from sqlalchemy import text
 
 from taskscheduler.api.app import create_app, get_app
+from taskscheduler.api.health import ready_by_level
+from taskscheduler.db.models import utcnow
 from taskscheduler.services import Services
 from taskworker.config import SettingsError
 from tests.scrape import key, samples, series
@@ -138,6 +141,17 @@ def test_metrics_show_the_ready_tasks_by_level_and_the_workers_by_status(sqlite_
     # And the registered worker is active
     assert found[key("taskscheduler_workers", status="active")] == 1
     assert found[key("taskscheduler_workers", status="draining")] == 0
+
+
+def test_the_queue_depth_is_an_indexed_count_not_a_scan_of_the_tasks(sqlite_engine):
+    # Given the query a scrape counts the ready tasks with
+    query = ready_by_level(utcnow()).compile(sqlite_engine, compile_kwargs={"literal_binds": True})
+    # When the database plans it
+    with sqlite_engine.connect() as conn:
+        plan = " ".join(row[-1] for row in conn.execute(text(f"EXPLAIN QUERY PLAN {query}")))
+    # Then it reads the tasks in init through the index on (state, ready_at), not the table
+    assert "USING INDEX ix_tasks_state_ready_at" in plan
+    assert "SCAN tasks" not in plan
 
 
 def test_metrics_still_answer_when_the_database_does_not(unreachable: testing.TestClient):
