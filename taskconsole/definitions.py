@@ -5,8 +5,9 @@ the console checks that the file is JSON and leaves the rest to the scheduler, w
 the bad field. A scheduler without these endpoints answers 404 from its router, which the
 client reports as "not supported by this scheduler".
 
-Trigger routes: ``POST /v1/triggers`` (create), ``GET /v1/triggers`` (paged list),
-``GET|DELETE /v1/triggers/{id}``, ``PUT /v1/triggers/{id}?action=pause|resume``.
+Trigger routes: ``POST /v1/triggers`` (create), ``GET /v1/triggers`` (paged list,
+``?include=retired``), ``GET|DELETE /v1/triggers/{id}`` (``DELETE`` retires: the trigger
+stops firing and its tasks keep their link), ``PUT /v1/triggers/{id}?action=pause|resume``.
 """
 
 from __future__ import annotations
@@ -63,10 +64,12 @@ def add_trigger(session: Session, file: Path) -> None:
 
 
 @trigger.command("list")
+@click.option("--include-retired", is_flag=True, help="List retired triggers too.")
 @pass_session
-def list_triggers(session: Session) -> None:
-    """List the triggers with their next fire time."""
-    page = session.client.request("GET", TRIGGERS, feature=TRIGGERS)
+def list_triggers(session: Session, include_retired: bool) -> None:
+    """List the triggers with their next fire time (retired ones with --include-retired)."""
+    query = {"include": "retired"} if include_retired else None
+    page = session.client.request("GET", TRIGGERS, params=query, feature=TRIGGERS)
     items = page["items"] if isinstance(page, dict) else page
     session.out.show(items, triggers_table)
 
@@ -102,6 +105,8 @@ _switch("resume", "Let a paused trigger fire again, from its next fire time afte
 @trigger_id_argument
 @pass_session
 def delete_trigger(session: Session, trigger_id: int) -> None:
-    """Delete a trigger; tasks it already created stay."""
+    """Retire a trigger: it fires no more; it and the tasks it created stay, linked."""
     session.client.request("DELETE", f"{TRIGGERS}/{trigger_id}", feature=TRIGGERS)
-    session.out.show({"trigger_id": trigger_id, "deleted": True}, lambda d: "trigger deleted")
+    session.out.show(
+        {"trigger_id": trigger_id, "retired": True}, lambda d: f"trigger {trigger_id} retired"
+    )

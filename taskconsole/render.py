@@ -231,10 +231,17 @@ def triggers_table(triggers: list[dict[str, Any]]) -> Table:
             trigger.get("name") or "",
             trigger.get("kind") or "",
             schedule_of(trigger),
-            "yes" if trigger.get("enabled", True) else "no",
+            trigger_enabled(trigger),
             when(trigger["next_fire_time"]) if trigger.get("next_fire_time") else "-",
         )
     return table
+
+
+def trigger_enabled(trigger: dict[str, Any]) -> str:
+    """yes, no (paused) or retired (``DELETE`` retired it: it fires no more)."""
+    if trigger.get("retired_at"):
+        return "retired"
+    return "yes" if trigger.get("enabled", True) else "no"
 
 
 def schedule_of(trigger: dict[str, Any]) -> str:

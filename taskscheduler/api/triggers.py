@@ -1,4 +1,8 @@
-"""``/v1/triggers``: timed and permanent task definitions (the Producer fires them)."""
+"""``/v1/triggers``: timed and permanent task definitions (the Producer fires them).
+
+``DELETE`` retires a trigger rather than erasing it; the list leaves retired triggers out
+unless ``?include=retired``, and ``GET /v1/triggers/{id}`` shows one with its ``retired_at``.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,12 @@ class TriggerAction(StrEnum):
     RESUME = "resume"
 
 
+class Include(StrEnum):
+    """What ``GET /v1/triggers`` lists beyond the live triggers."""
+
+    RETIRED = "retired"
+
+
 class Triggers(Guarded):
     ACCESS = {"GET": VIEWER, "POST": OPERATOR}
 
@@ -26,7 +36,8 @@ class Triggers(Guarded):
         self._triggers = services.triggers
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        reply(resp, self._triggers.page(params.limit(req), params.cursor(req)))
+        retired = params.choice(req, "include", Include) is Include.RETIRED
+        reply(resp, self._triggers.page(params.limit(req), params.cursor(req), retired=retired))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         created = self._triggers.create(body(req, TriggerBody), role=req.context.role)
@@ -48,5 +59,5 @@ class TriggerEntry(Guarded):
         reply(resp, self._triggers.set_enabled(trigger_id, action is TriggerAction.RESUME))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, trigger_id: int) -> None:
-        self._triggers.delete(trigger_id)
+        self._triggers.retire(trigger_id)
         resp.status = falcon.HTTP_204

@@ -243,9 +243,25 @@ class TriggerDefinition(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: When ``DELETE`` retired it: it fires no more and its instances keep ``trigger_id``.
+    #: Triggers are never erased, and their ids never reused (AUTOINCREMENT on SQLite).
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # The Producer: enabled triggers due by next_fire_time.
-    __table_args__ = (Index(None, "enabled", "next_fire_time"),)
+    __table_args__ = (Index(None, "enabled", "next_fire_time"), {"sqlite_autoincrement": True})
+
+
+class TriggerShard(Base):
+    """The Producer's watch over one shard of the triggers: since when some node has watched
+    it without a break, and until when its owner last said so. The next owner tells a
+    failover from a downtime by it (:func:`taskscheduler.triggers.base.watch_since`)."""
+
+    __tablename__ = "trigger_shards"
+
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    holder: Mapped[str] = mapped_column(String(255))
+    watched_since: Mapped[datetime] = mapped_column(UTCDateTime)
+    watched_until: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class LogOffset(Base):

@@ -18,6 +18,7 @@ from taskscheduler.db.models import (
     TaskLog,
     TransitionRecord,
     TriggerDefinition,
+    TriggerShard,
     WorkerNode,
 )
 
@@ -27,5 +28,6 @@ LOGS = cast(Table, TaskLog.__table__)
 EDGES = cast(Table, TaskEdge.__table__)
 WORKERS = cast(Table, WorkerNode.__table__)
 TRIGGERS = cast(Table, TriggerDefinition.__table__)
+TRIGGER_SHARDS = cast(Table, TriggerShard.__table__)
 LEASES = cast(Table, Lease.__table__)
 OFFSETS = cast(Table, LogOffset.__table__)

@@ -17,8 +17,15 @@ A pass handles the due triggers of its shards in one transaction (a batch's wort
 instances for one commit); should one of them collide, the batch is redone one trigger a
 transaction, so the others still fire.
 
-Timed triggers: the fire times due are :func:`taskscheduler.triggers.base.due`\\ 's (the
-misfire policy after downtime). Overlap: ``allow`` fires regardless of earlier instances,
+Late and missed times: the rule is :mod:`taskscheduler.triggers.base`'s. As it works, the
+owner of a shard marks it watched (``trigger_shards``: since when without a break, and until
+when; :class:`~taskscheduler.triggers.watch.ShardWatch`); a node taking a shard over reads
+the mark (:func:`~taskscheduler.triggers.base.watch_since`): a failover carries the watch
+on, so every fire time of the gap fires; after a downtime the watch starts anew, and the
+fire times before it are the misfire policy's (:func:`~taskscheduler.triggers.base.due`).
+Retired triggers never fire.
+
+Timed triggers, overlap: ``allow`` fires regardless of earlier instances,
 ``skip`` drops the fire times that come while an instance is unfinished, ``queue`` keeps
 the next fire time waiting until the unfinished instance ends, then fires it (late), one at
 a time.
@@ -49,6 +56,7 @@ from taskscheduler.tasks.create import store
 from taskscheduler.tasks.store import plain, store_plain
 from taskscheduler.triggers.base import due
 from taskscheduler.triggers.definitions import schedule_of, template_of
+from taskscheduler.triggers.watch import ShardWatch
 from taskworker.contract.api import CreateBody
 from taskworker.states import Outcome, State
 
@@ -94,23 +102,35 @@ class ProducerLoop:
             Ownership(locks, f"producer:{shard}", node, lease_seconds) for shard in range(SHARDS)
         ]
         self.wakeup = wakeup or Wakeup(None)
+        self.watch = ShardWatch(engine, node, lease_seconds)
         #: Instances a collision kept from being created twice (for the logs and tests).
         self.collisions = 0
         #: The fire times of cron triggers computed this pass, shared by those alike.
         self._due: dict[tuple[Any, ...], tuple[list[datetime], datetime | None]] = {}
 
-    def owned(self) -> list[int]:
-        return [shard for shard, lease in enumerate(self.shards) if lease.hold()]
+    def owned(self) -> dict[int, int]:
+        """The shards this node holds now, with their leases' tokens."""
+        return {
+            shard: lease.token
+            for shard, lease in enumerate(self.shards)
+            if lease.hold() and lease.token is not None
+        }
 
     def tick(self, now: datetime) -> int:
-        shards = self.owned()
+        held = self.owned()
+        shards = self.watch.update(held, now) if held else []
         if not shards:
             return 0
         self._due.clear()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(TRIGGERS)
-                .where(_t.enabled.is_(True), _t.next_fire_time <= now, (_t.id % SHARDS).in_(shards))
+                .where(
+                    _t.enabled.is_(True),
+                    _t.retired_at.is_(None),
+                    _t.next_fire_time <= now,
+                    (_t.id % SHARDS).in_(shards),
+                )
                 .order_by(_t.next_fire_time)
                 .limit(BATCH)
             ).all()
@@ -137,12 +157,13 @@ class ProducerLoop:
     def _plan(self, conn: Connection, row: Any, now: datetime, busy: set[int]) -> Fire | None:
         if row.kind == "permanent":
             return self._plan_permanent(conn, row, now, busy)
+        since = self.watch.since(row.id % SHARDS)
         # cron triggers alike (a minute's "* * * * *") share one computation per pass
-        key = (row.cron, row.timezone, row.next_fire_time, row.misfire) if row.cron else None
+        key = (row.cron, row.timezone, row.next_fire_time, row.misfire, since) if row.cron else None
         if key is None or (found := self._due.get(key)) is None:
             schedule = schedule_of(row)
             assert schedule is not None
-            found = due(schedule, row.next_fire_time, now, row.misfire)
+            found = due(schedule, row.next_fire_time, now, row.misfire, since)
             if key is not None:
                 self._due[key] = found
         fire_times, following = found
@@ -151,10 +172,10 @@ class ProducerLoop:
                 return None  # the fire time waits, due, until the instance ends
             fire_times = []
         elif row.overlap == "queue" and fire_times:
-            fire_times = [row.next_fire_time]  # the oldest waiting time first, one at a time
+            fire_times = fire_times[:1]  # the oldest time that fires first, one at a time
             queued = schedule_of(row)
             assert queued is not None
-            following = queued.next_after(row.next_fire_time)
+            following = queued.next_after(fire_times[0])
         values: dict[str, Any] = {"next_fire_time": following}
         if fire_times:
             values["last_fire_time"] = fire_times[-1]

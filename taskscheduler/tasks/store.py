@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import Connection, Executable, Row, insert, select, update
+from sqlalchemy import Connection, Executable, Row, insert, select
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
@@ -200,8 +200,3 @@ def _records(
         starts = f"waits for its start_time, {row['ready_at'].astimezone(UTC).isoformat()}"
         records.append(make_record(task_id, move, actor=actor, reason=starts, attempt=0, when=when))
     return records
-
-
-def unlink_trigger(conn: Connection, trigger_id: int) -> None:
-    """The instances of a deleted trigger stay, no longer linked to it."""
-    conn.execute(update(TASKS).where(_c.trigger_id == trigger_id).values(trigger_id=None))

@@ -1,5 +1,10 @@
 """``/v1/triggers``: timed and permanent task definitions, checked whole before they are stored.
 
+Triggers are never erased: ``DELETE`` retires one (:meth:`TriggerDefinitions.retire`). It
+fires no more, leaves the list unless retired ones are asked for, and can no longer be
+paused or resumed; its instances keep their ``trigger_id``, and its id is never given to
+another trigger (AUTOINCREMENT on SQLite; MariaDB never reuses one). It keeps its name too.
+
 A trigger's template is checked exactly as a create of its type would be, by the caller
 who defines it (the type is registered, a privileged type needs the admin role, the params
 satisfy its schema), so an instance the Producer makes later is a task the API would have
@@ -17,14 +22,13 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
-from sqlalchemy import Engine, Row, delete, insert, select, update
+from sqlalchemy import Engine, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TRIGGERS
 from taskscheduler.tasks.create import TaskCreator
-from taskscheduler.tasks.store import unlink_trigger
 from taskscheduler.triggers.base import Schedule
 from taskscheduler.triggers.schedules import schedule_for
 from taskscheduler.triggers.views import TriggerPage, TriggerView, trigger_view
@@ -78,13 +82,18 @@ class TriggerDefinitions:
                 assert trigger_id is not None
                 row = conn.execute(select(TRIGGERS).where(_t.id == trigger_id[0])).one()
         except IntegrityError:
-            raise Conflict(f"a trigger named {body.name!r} exists already") from None
+            raise Conflict(
+                f"a trigger named {body.name!r} exists already (a retired one keeps its name)"
+            ) from None
         return trigger_view(row)
 
-    def page(self, limit: int, cursor: int | None) -> TriggerPage:
+    def page(self, limit: int, cursor: int | None, *, retired: bool = False) -> TriggerPage:
+        """A page of triggers, oldest first; the retired ones only when ``retired``."""
         query = select(TRIGGERS).order_by(_t.id).limit(limit + 1)
         if cursor is not None:
             query = query.where(_t.id > cursor)
+        if not retired:
+            query = query.where(_t.retired_at.is_(None))
         with reading(self._engine) as conn:
             rows = conn.execute(query).all()
         more = len(rows) > limit
@@ -95,31 +104,51 @@ class TriggerDefinitions:
         row = self._row(trigger_id)
         schedule = schedule_of(row)
         times: list[datetime] = []
-        if schedule is not None and row.enabled:
+        if schedule is not None and row.enabled and row.retired_at is None:
             after = row.next_fire_time
             times = [after, *schedule.upcoming(after, upcoming - 1)] if after else []
         return trigger_view(row, times[:upcoming])
 
-    def delete(self, trigger_id: int) -> None:
-        """Delete the definition; its instances stay, no longer linked to it."""
+    def retire(self, trigger_id: int) -> None:
+        """Retire the trigger: it fires no more, and everything it made stays linked to it.
+
+        One row is written, however many instances the trigger made. Its version moves on,
+        so a Producer pass that read it before cannot fire it after. Retiring a retired
+        trigger changes nothing (it keeps the time it was first retired).
+        """
         self._row(trigger_id)
+        now = utcnow()
         with self._engine.begin() as conn:
-            unlink_trigger(conn, trigger_id)
-            conn.execute(delete(TRIGGERS).where(_t.id == trigger_id))
+            conn.execute(
+                update(TRIGGERS)
+                .where(_t.id == trigger_id, _t.retired_at.is_(None))
+                .values(
+                    retired_at=now,
+                    enabled=False,
+                    next_fire_time=None,
+                    version=_t.version + 1,
+                    updated_at=now,
+                )
+            )
 
     def set_enabled(self, trigger_id: int, enabled: bool) -> TriggerView:
         """Pause or resume. A resumed trigger fires next at its first time after now: what it
-        would have fired while paused was not missed, it was not wanted."""
+        would have fired while paused was not missed, it was not wanted. A retired trigger
+        is neither (409), even when retired while this ran."""
         row = self._row(trigger_id)
         now = utcnow()
         schedule = schedule_of(row)
         following = schedule.next_after(now) if schedule is not None else now
-        values: dict[str, Any] = {"enabled": enabled, "updated_at": now, "version": row.version + 1}
+        values: dict[str, Any] = {"enabled": enabled, "updated_at": now, "version": _t.version + 1}
         if enabled and not row.enabled:
             values["next_fire_time"] = following
         with self._engine.begin() as conn:
-            conn.execute(update(TRIGGERS).where(_t.id == trigger_id).values(values))
+            changed = conn.execute(
+                update(TRIGGERS).where(_t.id == trigger_id, _t.retired_at.is_(None)).values(values)
+            ).rowcount
             row = conn.execute(select(TRIGGERS).where(_t.id == trigger_id)).one()
+        if not changed:
+            raise Conflict(f"trigger {trigger_id} was retired at {row.retired_at.isoformat()}")
         return trigger_view(row)
 
     def _row(self, trigger_id: int) -> Row[Any]:

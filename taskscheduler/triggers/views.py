@@ -10,7 +10,9 @@ from sqlalchemy import Row
 
 
 class TriggerView(msgspec.Struct, kw_only=True):
-    """A trigger as stored; ``next_fire_times`` only on ``GET /v1/triggers/{id}``."""
+    """A trigger as stored; ``next_fire_times`` only on ``GET /v1/triggers/{id}``.
+
+    ``retired_at``: when ``DELETE`` retired it (it fires no more; null while it lives)."""
 
     trigger_id: int
     name: str
@@ -28,6 +30,7 @@ class TriggerView(msgspec.Struct, kw_only=True):
     failures: int
     created_at: datetime
     updated_at: datetime
+    retired_at: datetime | None = None
     next_fire_times: list[datetime] | None = None
 
 
@@ -56,5 +59,6 @@ def trigger_view(row: Row[Any], next_fire_times: list[datetime] | None = None) -
         failures=row.failures,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        retired_at=row.retired_at,
         next_fire_times=next_fire_times,
     )

@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from taskconsole.cli import main
 from taskscheduler.db import migrate
@@ -20,7 +21,16 @@ from taskscheduler.db.models import Base
 from taskscheduler.db.schema import check_schema
 from taskscheduler.errors import SchemaOutdated
 
-TABLES = {"tasks", "task_transitions", "task_logs", "task_edges", "triggers", "workers", "leases"}
+TABLES = {
+    "tasks",
+    "task_transitions",
+    "task_logs",
+    "task_edges",
+    "triggers",
+    "trigger_shards",
+    "workers",
+    "leases",
+}
 
 
 @pytest.fixture(params=["sqlite", "mysql"])
@@ -225,3 +235,101 @@ def test_children_paused_by_their_control_task_before_the_upgrade_are_marked_aft
     finally:
         engine.dispose()
     assert [row[0] for row in marked] == [2]
+
+
+def test_triggers_and_their_instances_survive_the_upgrade_to_retiring_with_their_links(empty_url):
+    # Given, at revision 0005, triggers 1 and 2 with instances, and an instance of neither
+    migrate.upgrade(empty_url, "0005_retry_backoff")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            for trigger_id in (1, 2):
+                conn.execute(
+                    text(
+                        "INSERT INTO triggers (id, name, kind, interval_second, timezone, overlap, "
+                        "misfire, enabled, template, next_fire_time, failures, version, "
+                        "created_at, updated_at) VALUES (:id, :name, 'timed', 60, 'UTC', 'skip', "
+                        "'fire_once', 1, '{}', '2026-01-01 00:01:00', 0, 1, '2026-01-01', "
+                        "'2026-01-01')"
+                    ),
+                    {"id": trigger_id, "name": f"t{trigger_id}"},
+                )
+            for task_id, trigger_id in ((1, 1), (2, 2), (3, 2), (4, None)):
+                conn.execute(
+                    text(
+                        "INSERT INTO tasks (id, task_type, params, resources, lock_timeout, "
+                        "max_retry, state, attempt, retry_count, version, progress_percent, "
+                        "progress_message, kind, created_at, updated_at, important_level, "
+                        "trigger_id, fire_time) VALUES (:id, 'noop', '{}', '[]', 30, 0, 'init', "
+                        "1, 0, 1, 0, '', 'simple', '2026-01-01', '2026-01-01', 0, :trigger, "
+                        ":fire)"
+                    ),
+                    {"id": task_id, "trigger": trigger_id, "fire": f"2026-01-01 00:0{task_id}:00"},
+                )
+        # When the database is upgraded through 0006_triggers_retired
+        migrate.upgrade(empty_url, "0006_triggers_retired")
+        with engine.connect() as conn:
+            triggers = conn.exec_driver_sql(
+                "SELECT id, name, enabled, retired_at FROM triggers ORDER BY id"
+            ).all()
+            links = conn.exec_driver_sql("SELECT id, trigger_id FROM tasks ORDER BY id").all()
+        # Then every trigger is there, live, and every instance still names its trigger
+        assert [tuple(row) for row in triggers] == [(1, "t1", 1, None), (2, "t2", 1, None)]
+        assert [tuple(row) for row in links] == [(1, 1), (2, 2), (3, 2), (4, None)]
+        # And the references are still enforced: an instance of no trigger is refused
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.exec_driver_sql("UPDATE tasks SET trigger_id = 9 WHERE id = 4")
+        # And the newest trigger's id is not given again once its row is gone
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM tasks WHERE trigger_id = 2")
+            conn.exec_driver_sql("DELETE FROM triggers WHERE id = 2")
+            conn.exec_driver_sql(
+                "INSERT INTO triggers (name, kind, interval_second, timezone, overlap, misfire, "
+                "enabled, template, failures, version, created_at, updated_at) VALUES ('t3', "
+                "'timed', 60, 'UTC', 'skip', 'fire_once', 1, '{}', 0, 1, '2026-01-01', "
+                "'2026-01-01')"
+            )
+            newest = conn.exec_driver_sql("SELECT MAX(id) FROM triggers").scalar_one()
+        assert newest == 3
+    finally:
+        engine.dispose()
+
+
+def test_the_downgrade_from_retiring_keeps_retired_triggers_as_paused_ones(empty_url):
+    # Given a live and a retired trigger, the retired one with an instance
+    migrate.upgrade(empty_url, "0006_triggers_retired")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            for trigger_id, retired in ((1, None), (2, "2026-02-01")):
+                conn.execute(
+                    text(
+                        "INSERT INTO triggers (id, name, kind, interval_second, timezone, overlap, "
+                        "misfire, enabled, template, failures, version, created_at, updated_at, "
+                        "retired_at) VALUES (:id, :name, 'timed', 60, 'UTC', 'skip', "
+                        "'fire_once', :enabled, '{}', 0, 1, '2026-01-01', '2026-01-01', :retired)"
+                    ),
+                    {
+                        "id": trigger_id,
+                        "name": f"t{trigger_id}",
+                        "enabled": retired is None,
+                        "retired": retired,
+                    },
+                )
+            conn.exec_driver_sql(
+                "INSERT INTO tasks (id, task_type, params, resources, lock_timeout, max_retry, "
+                "state, attempt, retry_count, version, progress_percent, progress_message, kind, "
+                "created_at, updated_at, important_level, trigger_id) VALUES (1, 'noop', '{}', "
+                "'[]', 30, 0, 'init', 1, 0, 1, 0, '', 'simple', '2026-01-01', '2026-01-01', 0, 2)"
+            )
+        # When the database is downgraded to 0005
+        migrate.downgrade(empty_url, "0005_retry_backoff")
+        with engine.connect() as conn:
+            triggers = conn.exec_driver_sql("SELECT id, enabled FROM triggers ORDER BY id").all()
+            link = conn.exec_driver_sql("SELECT trigger_id FROM tasks").scalar_one()
+    finally:
+        engine.dispose()
+    # Then both triggers stay, the retired one paused, and its instance still names it
+    assert [tuple(row) for row in triggers] == [(1, 1), (2, 0)]
+    assert link == 2
+    assert "trigger_shards" not in tables(empty_url)

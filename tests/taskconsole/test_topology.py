@@ -62,7 +62,7 @@ def test_trigger_commands_drive_the_real_endpoints(console: Console, tmp_path: P
     }
     document.write_text(json.dumps(definition))
 
-    # When the operator adds, lists, shows, pauses and resumes it, and an admin deletes it
+    # When the operator adds, lists, shows, pauses and resumes it, and an admin retires it
     added = console.json("trigger", "add", str(document))
     trigger_id = str(added["trigger_id"])
     listed = console.json("trigger", "list")
@@ -71,6 +71,8 @@ def test_trigger_commands_drive_the_real_endpoints(console: Console, tmp_path: P
     paused = console.json("trigger", "pause", trigger_id)
     resumed = console.json("trigger", "resume", trigger_id)
     deleted = console("trigger", "delete", trigger_id, role="admin")
+    after = console.json("trigger", "list")
+    retired = console("trigger", "list", "--include-retired")
 
     # Then each does what it says, for scripts and for people
     assert added["kind"] == "timed" and added["next_fire_time"]
@@ -78,8 +80,11 @@ def test_trigger_commands_drive_the_real_endpoints(console: Console, tmp_path: P
     assert "every-minute" in table.stdout and "cron * * * * *" in table.stdout
     assert len(shown["next_fire_times"]) == 5
     assert (paused["enabled"], resumed["enabled"]) == (False, True)
-    assert deleted.exit_code == 0
-    assert console("trigger", "show", trigger_id).exit_code == 3
+    assert deleted.exit_code == 0 and f"trigger {trigger_id} retired" in deleted.stdout
+    # And the retired trigger leaves the list, but for --include-retired, and still shows
+    assert all(t["trigger_id"] != added["trigger_id"] for t in after)
+    assert "every-minute" in retired.stdout and "retired" in retired.stdout
+    assert console.json("trigger", "show", trigger_id)["retired_at"]
     # And a bad one is a usage error naming the field
     document.write_text(json.dumps({**definition, "name": "bad", "cron": "61 * * * *"}))
     refused = console("trigger", "add", str(document))

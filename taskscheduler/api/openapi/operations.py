@@ -260,7 +260,11 @@ OPERATIONS: tuple[Op, ...] = (
         "Timed and permanent task definitions, oldest first",
         "viewer",
         answer=TriggerPage,
-        params=(_LIMIT, _CURSOR),
+        params=(
+            _LIMIT,
+            _CURSOR,
+            Param("include", {"enum": ["retired"]}, "retired triggers too (left out otherwise)"),
+        ),
         errors=(400,),
     ),
     Op(
@@ -288,19 +292,20 @@ OPERATIONS: tuple[Op, ...] = (
     Op(
         "/v1/triggers/{trigger_id}",
         "PUT",
-        "Pause or resume a trigger",
+        "Pause or resume a trigger (409 once it is retired)",
         "operator",
         answer=TriggerView,
         params=(
             _TRIGGER,
             Param("action", {"enum": ["pause", "resume"]}, "what to do", required=True),
         ),
+        errors=(400, 404, 409),
     ),
     Op(
         "/v1/triggers/{trigger_id}",
         "DELETE",
-        "Delete a trigger (its instances stay)",
-        "operator",
+        "Retire a trigger: it fires no more; it and its instances' trigger_id stay",
+        "admin",
         204,
         params=(_TRIGGER,),
         errors=(404,),
