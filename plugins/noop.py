@@ -12,6 +12,8 @@ class Noop(Task):
 
     task_type = "noop"
     params_schema = {"type": "object", "additionalProperties": False}
+    #: It changes nothing: a saga counts it undone without asking its worker.
+    undo = "nothing"
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
         return {}

@@ -21,6 +21,8 @@ class Sleep(Task):
         "required": ["seconds"],
         "additionalProperties": False,
     }
+    #: Waiting changes nothing: a saga counts it undone without asking its worker.
+    undo = "nothing"
 
     def run(self, ctx: TaskContext) -> dict[str, Any]:
         total = float(ctx.params["seconds"])

@@ -75,6 +75,7 @@ for command in (
     steering.continue_,
     steering.cancel,
     steering.rollback,
+    steering.revert,
     steering.retry,
     steering.notify,
     definitions.topology,

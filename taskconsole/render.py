@@ -208,7 +208,7 @@ def workers_table(workers: list[dict[str, Any]]) -> Table:
 
 
 def types_table(types: list[dict[str, Any]]) -> Table:
-    table = Table("TYPE", "KIND", "PARAMS", "SUPPORTS", "WORKERS", box=None)
+    table = Table("TYPE", "KIND", "PARAMS", "SUPPORTS", "UNDO", "WORKERS", box=None)
     for spec in types:
         schema = spec.get("params_schema") or {}
         required = set(schema.get("required") or [])
@@ -218,6 +218,7 @@ def types_table(types: list[dict[str, Any]]) -> Table:
             "sync" if spec.get("blocking", True) else "async",
             ", ".join(names),
             ", ".join(spec.get("supports") or []),
+            spec.get("undo") or "",
             ", ".join(spec.get("workers") or []),
         )
     return table

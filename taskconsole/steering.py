@@ -1,5 +1,5 @@
 """Commands that move a task: ``pause``, ``continue``, ``cancel``, ``rollback``, ``retry``,
-``notify``.
+``notify``; and ``revert``, which undoes a finished task by a new one.
 
 The scheduler decides every move against its state table; a refused one exits with
 ``CONFLICT`` (4) and the API's description of why (the state the task is in).
@@ -37,8 +37,24 @@ def _steer(action: str, help_text: str) -> click.Command:
 pause = _steer("pause", "Pause a task (a running plugin stops at its next checkpoint).")
 continue_ = _steer("continue", "Continue a paused task from where it was paused.")
 cancel = _steer("cancel", "Cancel a task: it finishes with outcome cancelled.")
-rollback = _steer("rollback", "Roll back a failed, succeeded or paused task.")
+rollback = _steer(
+    "rollback",
+    "Roll back a failed or paused task, or a topology's child waiting in success "
+    "(a finished task is reverted instead).",
+)
 retry = _steer("retry", "Retry a failed task (while retries are left).")
+
+
+@click.command()
+@click.argument("task_id", type=click.IntRange(min=1))
+@reason_option
+@pass_session
+def revert(session: Session, task_id: int, reason: str | None) -> None:
+    """Undo a task that finished succeeded: a new task of its type runs its rollback."""
+    made = session.client.act(task_id, "revert", reason=reason)
+    session.out.show(
+        made, lambda t: f"task {task_id} reverted by task {t['task_id']}: now {status_of(t)}"
+    )
 
 
 @click.command()

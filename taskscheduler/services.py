@@ -100,7 +100,7 @@ class Services:
             metrics=metrics,
             registry=registry,
             tasks=tasks,
-            actions=TaskActions(eng, queries, registry, reach),
+            actions=TaskActions(eng, queries, registry, reach, announcer=wakeup),
             queries=queries,
             commands=reach,
             client=client,

@@ -11,6 +11,12 @@ thread), so:
 * ``cancel`` finishes the task at once and flips the flag; a step that has not stopped
   after the grace period is abandoned (logged to the task), and its late end is ignored.
 
+A revert (a task whose dispatch names the finished task it ``reverts``) goes through the
+same steps, but its work is the plugin's ``rollback`` of that task: ``prepare`` runs no
+plugin check (they check what ``run`` needs), ``running`` runs ``rollback`` with the
+reverted task's params, result and id, and its end is reported as a run's end, whatever
+the plugin's ``blocking``. A revert is never rolled back itself.
+
 Every state change happens under the executor's lock and is decided by the state table;
 plugin code never runs under the lock. :class:`StepActions` is the half of the executor that
 concerns one task; :class:`~taskworker.executor.Executor` adds the set of tasks, capacity
@@ -26,7 +32,7 @@ from typing import Any
 from taskworker.context import Control, TaskContext
 from taskworker.contract.api import ChangeBody, Progress
 from taskworker.contract.codec import decode
-from taskworker.contract.worker import WorkerCreateBody
+from taskworker.contract.worker import Reverted, WorkerCreateBody
 from taskworker.errors import Conflict
 from taskworker.records import TaskTable, WorkerTask
 from taskworker.reporter import Reporter
@@ -75,9 +81,10 @@ class StepActions:
         with self._lock:
             task.move(Trigger.PREPARE)
         done: list[Completion] = []
+        check = task.plugin.prepare if task.body.dispatch.reverts is None else _no_check
         task.step = start_step(
             f"{task.task_type}-{task.task_id}-prepare",
-            lambda: task.plugin.prepare(task.ctx),
+            lambda: check(task.ctx),
             done.append,
         )
         task.step.join(self._prepare_timeout)
@@ -98,11 +105,12 @@ class StepActions:
                 task.move(Trigger.FAIL)
 
     def _running(self, task: WorkerTask) -> None:
+        reverts = task.body.dispatch.reverts
         with self._lock:
             task.move(Trigger.RUN)
             task.step = start_step(
-                f"{task.task_type}-{task.task_id}-run",
-                lambda: task.plugin.run(task.ctx),
+                f"{task.task_type}-{task.task_id}-{'run' if reverts is None else 'revert'}",
+                lambda: task.plugin.run(task.ctx) if reverts is None else _revert(task, reverts),
                 lambda done: self._ran(task, done),
             )
 
@@ -113,7 +121,8 @@ class StepActions:
             if task.state is State.PAUSE:
                 task.held = done
                 return
-            if done.success and not type(task.plugin).blocking:
+            synchronous = type(task.plugin).blocking or task.body.dispatch.reverts is not None
+            if done.success and not synchronous:
                 task.detached = True  # running until someone notifies the scheduler
                 return
             task.result, task.error = done.result, done.error
@@ -136,13 +145,23 @@ class StepActions:
     def _rollback(self, task: WorkerTask) -> None:
         if "rollback" not in type(task.plugin).steps():
             raise Conflict(f"the {task.task_type} plugin cannot roll back")
+        if (reverts := task.body.dispatch.reverts) is not None:
+            raise Conflict(
+                f"task {task.task_id} reverts task {reverts.task_id}: a revert is not rolled "
+                "back (revert the task again once this one ended)"
+            )
         with self._lock:
             task.move(Trigger.ROLLBACK)
             before, task.held = task.step, None
             task.control.request_cancel()  # a run paused mid-way stops before it is undone
             task.control = Control()
             task.ctx = self._context(
-                task.plugin, task.task_type, task.body, task.ctx.params, task.control
+                task.plugin,
+                task.task_type,
+                task.body,
+                task.ctx.params,
+                task.control,
+                result=task.result,
             )
 
             def undo() -> None:
@@ -242,8 +261,11 @@ class StepActions:
         body: WorkerCreateBody,
         params: dict[str, Any],
         control: Control,
+        *,
+        result: Any = None,
     ) -> TaskContext:
         task_id = body.dispatch.task_id
+        reverts = body.dispatch.reverts
         ctx: TaskContext | None = None
         ctx = TaskContext(
             task_id=task_id,
@@ -257,5 +279,18 @@ class StepActions:
             notify_url=f"{self._scheduler_url}/v1/task/{task_type}?task_id={task_id}&action=notify",
             notify_token=body.dispatch.notify_token,
             target=body.dispatch.target,
+            result=result if reverts is None else reverts.result,
+            reverted_task_id=None if reverts is None else reverts.task_id,
         )
         return ctx
+
+
+def _no_check(ctx: TaskContext) -> None:
+    """A revert's ``prepare``: the plugin's checks are about what ``run`` needs."""
+
+
+def _revert(task: WorkerTask, reverts: Reverted) -> dict[str, Any]:
+    """A revert's work: the plugin's ``rollback`` of the task it reverts (the context
+    carries that task's params, result and id); the revert's result names that task."""
+    task.plugin.rollback(task.ctx)
+    return {"reverted_task_id": reverts.task_id}

@@ -91,6 +91,8 @@ class TaskContext:
         "notify_token",
         "notify_url",
         "params",
+        "result",
+        "reverted_task_id",
         "target",
         "task_id",
         "task_type",
@@ -110,8 +112,16 @@ class TaskContext:
         notify_url: str | None = None,
         notify_token: str | None = None,
         target: Any = None,
+        result: Any = None,
+        reverted_task_id: int | None = None,
     ) -> None:
         self.task_id = task_id
+        #: In ``rollback``: the result of the run being undone (this task's, or in a revert
+        #: the reverted task's); None when that run returned nothing or never ended.
+        self.result = result
+        #: In a revert: the finished task whose run is undone. Plugins that mark what they
+        #: made with their task's id look for :attr:`owner_task_id`'s marks.
+        self.reverted_task_id = reverted_task_id
         #: The one target this task runs on when it is a fan-out's child, else None.
         self.target = target
         #: Where outside work reports this task's completion (``PUT ...&action=notify``), and
@@ -125,6 +135,11 @@ class TaskContext:
         self._control = control or Control()
         self._on_pause = on_pause or _nothing
         self._on_resume = on_resume or _nothing
+
+    @property
+    def owner_task_id(self) -> int:
+        """The task whose run made what this step works on: this one, or the one reverted."""
+        return self.task_id if self.reverted_task_id is None else self.reverted_task_id
 
     @property
     def cancelled(self) -> bool:

@@ -21,7 +21,14 @@ from taskworker.actions import INTERRUPTED, StepActions
 from taskworker.context import Control
 from taskworker.contract.api import Action, Query, StatusView, TaskView
 from taskworker.contract.worker import WorkerCreateBody, WorkerHeartbeatView
-from taskworker.errors import InvalidInput, NotFound, PoolFull, StaleAttempt, Unavailable
+from taskworker.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PoolFull,
+    StaleAttempt,
+    Unavailable,
+)
 from taskworker.records import TaskTable, WorkerTask
 from taskworker.reporter import Reporter
 from taskworker.states import State, Trigger
@@ -69,6 +76,8 @@ class Executor(StepActions):
         if body.create_info.task_type not in (None, task_type):
             raise InvalidInput("create_info.task_type", f"differs from the path's {task_type!r}")
         params = plugin.validate_params(body.params)
+        if body.dispatch.reverts is not None and "rollback" not in plugin.steps():
+            raise Conflict(f"the {task_type} plugin cannot roll back: it has nothing to revert by")
         task_id, attempt = body.dispatch.task_id, body.dispatch.attempt
         with self._lock:
             if self._draining:

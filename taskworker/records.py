@@ -69,7 +69,14 @@ class WorkerTask:
             return True
         if self.state in (State.CREATE, State.PREPARE, State.PAUSE):
             return True
-        return self.state in (State.RUNNING, State.ROLLBACK) and not self.detached
+        # a rollback holds its slot while its step runs, and no longer: it then only waits
+        return self.state is State.RUNNING and not self.detached
+
+    @property
+    def ended(self) -> bool:
+        """Its step has ended for good: it waits only for commands (``clean``) or nothing."""
+        done = self.state in ENDED or self.finish_outcome is not None  # a rollback that ended
+        return done and not self.step_alive
 
     def move(self, trigger: str, outcome: str | None = None) -> None:
         """Apply ``trigger`` by the state table, or raise ``TransitionRefused`` (409)."""
@@ -148,7 +155,7 @@ class TaskTable:
         """Slots held now (not counting ``besides``), retiring what has ended for good."""
         used = 0
         for task in self.live():
-            if task.state in ENDED and not task.step_alive:
+            if task.ended:
                 del self._live[task.task_id]
                 self._retired[task.task_id] = task
             elif task is not besides and task.holds_slot:

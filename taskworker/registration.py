@@ -33,6 +33,7 @@ def registration(
             description=plugin.description or None,
             supports=sorted(plugin.steps()),
             declares_resources=plugin.declares_resources(),
+            undo=plugin.undo_kind(),
         )
         for task_type, plugin in sorted(plugins.items())
     }

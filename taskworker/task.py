@@ -5,6 +5,10 @@ it locks) and overrides the steps it supports. The optional steps are no-op hook
 what a plugin supports is derived from what it overrides, so the worker can refuse a
 ``rollback`` of a plugin that cannot roll back instead of pretending it did.
 
+What undoing a task of the type means is ``undo``: declared, or derived from the steps
+(``rollback`` when the plugin implements it, else ``impossible``); a plugin whose ``run``
+changes nothing declares ``nothing``, so a saga counts it undone without asking its worker.
+
 A plugin is checked when its class is defined (``__init_subclass__``): a bad type name or an
 invalid JSON schema fails at import, where discovery reports it with the plugin's name,
 rather than at the first request.
@@ -20,6 +24,7 @@ from jsonschema.exceptions import SchemaError, best_match
 
 from taskworker.context import TaskContext
 from taskworker.contract.fields import TASK_TYPE_PATTERN
+from taskworker.contract.worker import Undo, derived_undo
 from taskworker.errors import ParamsInvalid, PluginDefinitionError
 
 #: The optional steps, in the order a task meets them.
@@ -43,6 +48,10 @@ class Task:
     #: fan-out, or as a trigger's template, and only an admin may change its params. The
     #: worker reports it at registration; the scheduler enforces it.
     privileged: ClassVar[bool] = False
+    #: What undoing a finished run means: ``"rollback"`` (the ``rollback`` step undoes it),
+    #: ``"nothing"`` (``run`` changes nothing) or ``"impossible"``. Unset, it is derived
+    #: from the steps (:meth:`undo_kind`).
+    undo: ClassVar[str | None] = None
     _validator: ClassVar[Draft202012Validator]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -62,6 +71,7 @@ class Task:
             raise PluginDefinitionError(name, f"params_schema is invalid: {exc.message}") from None
         if "run" not in cls.steps():
             raise PluginDefinitionError(name, "a plugin must implement run(ctx)")
+        cls._check_undo(name)
         cls._validator = Draft202012Validator(cls.params_schema)
         if not cls.description:
             cls.description = (cls.__doc__ or "").strip().split("\n")[0]
@@ -70,6 +80,25 @@ class Task:
     def steps(cls) -> frozenset[str]:
         """The optional steps this plugin overrides, i.e. supports."""
         return frozenset(s for s in STEPS if getattr(cls, s) is not getattr(Task, s))
+
+    @classmethod
+    def undo_kind(cls) -> Undo:
+        """What undoing a task of this type means: ``undo`` as declared, else derived."""
+        return derived_undo(cls.steps()) if cls.undo is None else Undo(cls.undo)
+
+    @classmethod
+    def _check_undo(cls, name: str) -> None:
+        """A declared ``undo`` must be one of :class:`Undo` and agree with the steps: only
+        a plugin with ``rollback`` undoes by it, and one with ``rollback`` undoes by it."""
+        if cls.undo is None:
+            return
+        allowed = ", ".join(repr(u.value) for u in Undo)
+        if cls.undo not in set(Undo):
+            raise PluginDefinitionError(name, f"undo must be one of {allowed}")
+        implements = "rollback" in cls.steps()
+        if (cls.undo == Undo.ROLLBACK) != implements:
+            why = "implements rollback(ctx)" if implements else "does not implement rollback(ctx)"
+            raise PluginDefinitionError(name, f"undo is {cls.undo!r} but the plugin {why}")
 
     @classmethod
     def declares_resources(cls) -> bool:
@@ -98,6 +127,7 @@ class Task:
             "description": cls.description,
             "steps": sorted(cls.steps()),
             "declares_resources": cls.declares_resources(),
+            "undo": cls.undo_kind().value,
         }
 
     def resources(self, params: dict[str, Any]) -> list[str]:
@@ -113,7 +143,9 @@ class Task:
         """Do the work; the return value is the task's result (JSON-serialisable)."""
 
     def rollback(self, ctx: TaskContext) -> None:
-        """Undo what ``run`` did; called after a failure or on an operator's request."""
+        """Undo what ``run`` did: in a saga, on an operator's ``rollback``, and as the work
+        of a revert (then ``ctx.params`` are the reverted task's, ``ctx.result`` its result
+        and ``ctx.reverted_task_id`` its id)."""
 
     def pause(self, ctx: TaskContext) -> None:
         """Called when the task pauses at a checkpoint (e.g. suspend an external job)."""

@@ -61,6 +61,8 @@ class TaskEnvironment:
         notify_url: str | None = None,
         notify_token: str | None = None,
         target: Any = None,
+        result: Any = None,
+        reverted_task_id: int | None = None,
     ) -> None:
         self.plugin = plugin()
         self.params = plugin.validate_params(params if params is not None else {})
@@ -78,6 +80,8 @@ class TaskEnvironment:
             notify_url=notify_url,
             notify_token=notify_token,
             target=target,
+            result=result,
+            reverted_task_id=reverted_task_id,
         )
         self._thread: threading.Thread | None = None
         self._result: Any = None

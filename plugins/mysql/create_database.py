@@ -59,7 +59,9 @@ class CreateDatabase(Task):
 
 
 def _mark(ctx: TaskContext) -> str:
-    return f"taskscheduler task {ctx.task_id}"
+    """The comment of a database the task made (a revert's rollback looks for the mark of
+    the task it reverts)."""
+    return f"taskscheduler task {ctx.owner_task_id}"
 
 
 def _comment(cur: Any, database: str) -> str | None:

@@ -114,7 +114,7 @@ class CreateUser(Task):
         p = ctx.params
         account = _account(p)
         with connect(p["instance"], p["credentials"]) as conn, conn.cursor() as cur:
-            if _owner(cur, account) != ctx.task_id:
+            if _owner(cur, account) != ctx.owner_task_id:  # a revert's: the reverted task's
                 ctx.log(f"user {account} was not created by this task: kept")
                 return
             cur.execute(f"DROP USER IF EXISTS {account}")

@@ -88,7 +88,8 @@ class TaskResource(Guarded):
             reason=params.text(req, "reason"),
             attempt=params.integer(req, "attempt"),
         )
-        reply(resp, task)
+        # a revert answers with the task it created to undo this one
+        reply(resp, task, 201 if action is Action.REVERT else 200)
 
 
 class TaskList(Guarded):

@@ -7,10 +7,12 @@ those its strategy allows (:func:`taskscheduler.control.fanout.plan`). Everythin
 * while the control task runs, a failed child stops new starts (a topology cancels what
   waits; a fan-out as its strategy says) and, once nothing is active, the control task
   fails — then finishes ``failed``, or with ``on_failure=rollback`` enters ``rollback``;
-* in ``rollback`` (the saga) the children that succeeded, or were paused mid-way, are rolled
-  back children before parents: a child is undone only when nothing downstream of it still
-  waits to be undone or is being undone; the control task finishes ``rolled_back``, or
-  ``rollback_failed`` if any child's rollback failed;
+* in ``rollback`` (the saga) the children that succeeded, or were paused mid-way, are undone
+  children before parents: a child is undone only when nothing downstream of it still
+  waits to be undone or is being undone. How, its type's undo says: ``rollback`` by its
+  worker, ``nothing`` (it changed nothing) by ending ``rolled_back`` without its worker's
+  plugin, ``impossible`` by ending ``rollback_failed``. The control task finishes
+  ``rolled_back``, or ``rollback_failed`` if any child's undo failed;
 * a paused control task pauses its active children, and on ``continue`` resumes the ones it
   paused (not those an operator paused one by one);
 * a control task that ends finishes, in the same transaction, the children that wait in
@@ -31,6 +33,7 @@ from taskscheduler.control.dag import descendants
 from taskscheduler.control.fanout import TargetStatus
 from taskscheduler.control.kinds import FANOUT
 from taskworker.contract.api import Strategy
+from taskworker.contract.worker import Undo
 from taskworker.states import NOT_STARTED, PAUSABLE, Outcome, State, Trigger
 
 
@@ -52,6 +55,9 @@ class Child:
     #: Paused by this control task's pause (so its ``continue`` resumes it).
     paused_by_control: bool = False
     paused_from: str | None = None
+    #: What undoing it means (its type's, :class:`~taskworker.contract.worker.Undo`); a
+    #: nested control task undoes by its own saga (``rollback``).
+    undo: str = Undo.ROLLBACK
 
     @property
     def status(self) -> Status:
@@ -82,6 +88,10 @@ class Plan:
     pause: list[int] = field(default_factory=list)
     resume: list[int] = field(default_factory=list)
     rollback: list[int] = field(default_factory=list)
+    #: Children with nothing to undo: they end ``rolled_back``, their plugin not called.
+    undone: list[int] = field(default_factory=list)
+    #: Children that cannot be undone: they end ``rollback_failed``.
+    rollback_failed: list[int] = field(default_factory=list)
     #: Children waiting in ``success`` that finish (succeeded).
     finish: list[int] = field(default_factory=list)
     #: The control task's own moves, in order, with the outcome of a ``finish``.
@@ -90,7 +100,7 @@ class Plan:
     def __bool__(self) -> bool:
         return any(
             (self.release, self.cancel, self.pause, self.resume, self.rollback, self.finish)
-        ) or bool(self.moves)
+        ) or bool(self.undone or self.rollback_failed or self.moves)
 
 
 def decide(control: Control, children: Sequence[Child]) -> Plan:
@@ -115,14 +125,37 @@ def decide(control: Control, children: Sequence[Child]) -> Plan:
     return Plan()  # init (not released yet), success (waits for its own control task)
 
 
+#: How a finished child ended, as its control task's progress counts it.
+_ENDED: dict[str, str] = {
+    Outcome.SUCCEEDED: "succeeded",
+    Outcome.FAILED: "failed",
+    Outcome.TIMED_OUT: "timed out",
+    Outcome.CANCELLED: "cancelled",
+    Outcome.ROLLED_BACK: "rolled back",
+    Outcome.ROLLBACK_FAILED: "rollback failed",
+}
+#: The progress message's counts, in this order.
+_COUNTED = ("waiting", "active", "rolling back", *_ENDED.values())
+
+
 def progress(children: Sequence[Child]) -> tuple[float, str]:
-    """The control task's progress: the share of children that succeeded, and a count."""
-    counts = dict.fromkeys(Status, 0)
+    """The control task's progress: the share of children that succeeded, and how many are
+    in each condition — every outcome told apart, so that a rolled-back child is never
+    counted as a failed one."""
+    counts = dict.fromkeys(_COUNTED, 0)
     for child in children:
-        counts[child.status] += 1
+        counts[_condition(child)] += 1
     total = len(children) or 1
-    message = ", ".join(f"{counts[s]} {s.value}" for s in Status if counts[s])
-    return round(100 * counts[Status.SUCCEEDED] / total, 1), message
+    message = ", ".join(f"{counts[c]} {c}" for c in _COUNTED if counts[c])
+    return round(100 * counts["succeeded"] / total, 1), message
+
+
+def _condition(child: Child) -> str:
+    if child.state == State.FINISH:
+        return _ENDED.get(child.outcome or "", "failed")
+    if child.state == State.ROLLBACK:
+        return "rolling back"
+    return child.status.value
 
 
 def _running(control: Control, children: Sequence[Child]) -> Plan:
@@ -189,9 +222,10 @@ def _rolling_back(children: Sequence[Child]) -> Plan:
         ]
     )
     graph = {c.id: c.parents for c in children}
-    plan.rollback = [
-        c.id for c in children if c.id in undo and not descendants(graph, [c.id]) & (undo | busy)
-    ]
+    due = [c for c in children if c.id in undo and not descendants(graph, [c.id]) & (undo | busy)]
+    plan.rollback = [c.id for c in due if c.undo == Undo.ROLLBACK]
+    plan.undone = [c.id for c in due if c.undo == Undo.NOTHING]
+    plan.rollback_failed = [c.id for c in due if c.undo == Undo.IMPOSSIBLE]
     unsettled = [c for c in children if c.status is Status.ACTIVE and c.id not in plan.cancel]
     if not unsettled and not undo and not plan.cancel:
         failed = any(c.outcome == Outcome.ROLLBACK_FAILED for c in children)

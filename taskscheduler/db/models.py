@@ -104,6 +104,8 @@ class Task(Base):
     target: Mapped[Any] = mapped_column(Json, nullable=True)
     #: For a child of a topology: its node's key; for a fan-out child: its target's index.
     node_key: Mapped[str | None] = mapped_column(String(255))
+    #: A revert: the finished task whose run this task undoes (``action=revert``).
+    reverts_task_id: Mapped[int | None] = mapped_column(Id, ForeignKey("tasks.id"))
     # process_arg
     start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     deadline_second: Mapped[float | None] = mapped_column(Float)
@@ -165,6 +167,8 @@ class Task(Base):
         Index(None, "kind", "ready_at"),
         # The Callback loop: the callbacks owed, by when they are due.
         Index(None, "callback_due_at"),
+        # action=revert: the reverts of a task (one at a time).
+        Index(None, "reverts_task_id"),
         # The Producer's exactly-once guarantee: one instance per (trigger, fire time).
         UniqueConstraint("trigger_id", "fire_time"),
     )

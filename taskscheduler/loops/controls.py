@@ -6,6 +6,8 @@ their children; :func:`taskscheduler.control.plan.decide` says what to do, and i
 * moves that may concern a worker (pause, continue, cancel, rollback of a child) go one by
   one through :func:`~taskscheduler.tasks.actions.act_on`, exactly as an operator's would:
   the worker is told first, then the move is written on the version the pass read;
+* a child with nothing to undo ends ``rolled_back`` and one that cannot be undone
+  ``rollback_failed``, without a rollback on its worker (a run paused there is cancelled);
 * releases, the nested control tasks started, the children finished in ``success``, the
   control task's own moves and its progress are written in one transaction, children before
   the control task (the order every child's own transaction locks them in), and the touch is
@@ -19,6 +21,7 @@ cannot both move anything.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 from datetime import datetime, timedelta
@@ -41,9 +44,12 @@ from taskscheduler.tasks.control_tasks import (
     write_progress,
 )
 from taskscheduler.tasks.guard import ROW_BY_ID
+from taskscheduler.tasks.read import on_worker
 from taskscheduler.tasks.transitions import apply_trigger
+from taskscheduler.tasks.views import task_view
 from taskscheduler.workers.registry import Registry
 from taskworker.contract.api import Action, Strategy
+from taskworker.contract.worker import Undo
 from taskworker.errors import ConcurrentUpdate, NotFound, TaskError, TransitionRefused
 from taskworker.states import Outcome, State, Trigger
 
@@ -127,6 +133,7 @@ class ControlLoop:
             select(TASKS).where(_c.control_task_id == control.id).order_by(_c.id)
         ).all()
         ids = [row.id for row in rows]
+        saga = control.state == State.ROLLBACK  # only a saga asks what undoing means
         parents: dict[int, list[int]] = {i: [] for i in ids}
         if control.kind == FANOUT:
             if control.strategy != Strategy.PARALLEL:  # a serial fan-out undoes in reverse
@@ -145,6 +152,7 @@ class ControlLoop:
                     parents=tuple(parents[row.id]),
                     paused_by_control=row.state == State.PAUSE and row.paused_by_control,
                     paused_from=row.paused_from,
+                    undo=self._undo(row) if saga else Undo.ROLLBACK,
                 ),
                 row,
             )
@@ -166,46 +174,61 @@ class ControlLoop:
             for child_id in getattr(plan, name):
                 row = rows[child_id]
                 try:
-                    if action is Action.ROLLBACK and not self._can_roll_back(row):
-                        self._rollback_failed(row, f"the {row.task_type} plugin cannot roll back")
-                    else:
-                        act_on(
-                            self.engine,
-                            self.commands,
-                            row,
-                            action,
-                            actor=self.actor,
-                            reason=reasons[name],
-                            # stored, so that this control task's continue resumes it
-                            changes={"paused_by_control": True} if name == "pause" else None,
-                        )
+                    act_on(
+                        self.engine,
+                        self.commands,
+                        row,
+                        action,
+                        actor=self.actor,
+                        reason=reasons[name],
+                        # stored, so that this control task's continue resumes it
+                        changes={"paused_by_control": True} if name == "pause" else None,
+                    )
                     moved += 1
                 except NotFound as exc:
                     if action is not Action.ROLLBACK:
                         raise
-                    self._rollback_failed(row, f"its worker no longer holds it: {exc}")
+                    why = f"its worker no longer holds it: {exc}"
+                    self._end_rollback(row, Outcome.ROLLBACK_FAILED, why)
                     moved += 1
                 except TaskError as exc:  # moved meanwhile, worker busy or down: later
                     log.info("control task %d: %s of task %d: %s", control.id, name, row.id, exc)
                     complete = False
+        ends = [(i, Outcome.ROLLED_BACK, "has nothing to undo") for i in plan.undone]
+        ends += [(i, Outcome.ROLLBACK_FAILED, "cannot roll back") for i in plan.rollback_failed]
+        for child_id, outcome, why in ends:
+            row = rows[child_id]
+            try:
+                if row.state == State.PAUSE and on_worker(row):  # its run stops, undone as is
+                    with contextlib.suppress(NotFound):
+                        self.commands.command(task_view(row), Action.CANCEL, reasons["rollback"])
+                self._end_rollback(row, outcome, f"the {row.task_type} plugin {why}")
+                moved += 1
+            except TaskError as exc:  # moved meanwhile, worker busy or down: later
+                log.info("control task %d: undo of task %d: %s", control.id, row.id, exc)
+                complete = False
         return moved, complete
 
-    def _can_roll_back(self, row: Row[Any]) -> bool:
+    def _undo(self, row: Row[Any]) -> Undo:
+        """What undoing the child ``row`` shows means: a nested control task runs a saga
+        of its own; a type no worker serves now is asked of its own worker all the same."""
         if row.kind in CONTROL_KINDS:
-            return True
+            return Undo.ROLLBACK
         try:
-            return "rollback" in self.registry.type_spec(row.task_type).supports
+            return self.registry.undo(row.task_type)
         except NotFound:
-            return True  # no worker serves it now: its own worker may still answer
+            return Undo.ROLLBACK
 
-    def _rollback_failed(self, row: Row[Any], reason: str) -> None:
-        """A child that cannot be undone ends ``rollback_failed``, and the saga goes on."""
+    def _end_rollback(self, row: Row[Any], outcome: Outcome, reason: str) -> None:
+        """A child undone without its worker's rollback (nothing to undo: ``rolled_back``;
+        impossible, or its worker gone: ``rollback_failed``) moves ``rollback`` then
+        ``finish`` with ``outcome``, and the saga goes on."""
         plan = Planned(
             row.id,
             row.version,
             reason=reason,
             then=(Trigger.FINISH,),
-            outcome=Outcome.ROLLBACK_FAILED,
+            outcome=outcome,
             seen=row,
             then_reason=reason,
         )

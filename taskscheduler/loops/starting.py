@@ -27,10 +27,11 @@ from taskscheduler.tasks.bulk import Planned, apply_many
 from taskscheduler.tasks.guard import Applied, Seen
 from taskscheduler.tasks.logs import write_log
 from taskscheduler.tasks.resources import ResourceBusy, take_resources
+from taskscheduler.tasks.revert import reverted
 from taskscheduler.tasks.settle import retryable, settle
 from taskscheduler.tasks.start_copy import ToStart
 from taskscheduler.tasks.tokens import notify_token
-from taskscheduler.tasks.transitions import apply_trigger, transition
+from taskscheduler.tasks.transitions import Note, apply_trigger, transition, write_note
 from taskscheduler.tasks.write import write_changes
 from taskscheduler.workers.client import WorkerClient
 from taskworker.contract.api import Action, CreateInfo, ProcessArg
@@ -268,15 +269,26 @@ class Starter:
         self, task_id: int, created: Applied, old: str, new: str, why: Unavailable
     ) -> Applied:
         """Point the attempt at another worker: a version-checked write (an operator's
-        pause or cancel meanwhile wins, raising :class:`ConcurrentUpdate`) with a line in
-        the task's log saying why. A crash right after it leaves a ``create`` on the new
-        worker's name that the Checker reconciles like any other."""
+        pause or cancel meanwhile wins, raising :class:`ConcurrentUpdate`) with a
+        ``reassign`` record naming both workers, and the same line in the task's log. A crash
+        right after it leaves a ``create`` on the new worker's name that the Checker
+        reconciles like any other."""
         now = utcnow()
+        message = f"worker {old} unavailable ({why}): attempt moved to {new}"
         with self.engine.begin() as conn:
             version = write_changes(
                 conn, task_id, {"worker": new}, version=created.version, now=now
             )
-            message = f"worker {old} unavailable ({why}): attempt moved to {new}"
+            write_note(
+                conn,
+                task_id,
+                Note.REASSIGN,
+                state=created.move.to_state,
+                actor=self.actor,
+                reason=message,
+                attempt=created.attempt,
+                when=now,
+            )
             write_log(conn, task_id, created.attempt, message, at=now, level="warning")
         log.info(
             "task %s attempt %s moved from %s to %s: %s", task_id, created.attempt, old, new, why
@@ -361,6 +373,7 @@ class Starter:
                 attempt=attempt,
                 notify_token=notify_token(self.secret, row.id),
                 target=row.target,
+                reverts=reverted(self.engine, row.reverts_task_id),
             ),
         )
 

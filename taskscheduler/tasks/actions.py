@@ -8,7 +8,12 @@ therefore leaves the task untouched, and no database transaction is held open ac
 network call.
 
 ``change`` with new params is new work: for a privileged type (see
-:func:`~taskscheduler.tasks.create.check_privilege`) only an admin may give them.
+:func:`~taskscheduler.tasks.create.check_privilege`) only an admin may give them. A change
+moves nothing, yet it is on record: a ``change`` record (from = to = the task's state) with
+who changed what, in the transaction of the change.
+
+``revert`` moves nothing either: it creates a new task that undoes a finished one
+(:mod:`taskscheduler.tasks.revert`), and answers with that task.
 
 ``progress`` and ``heartbeat`` are not state changes; they do not bump the version, so a
 stream of them never makes a concurrent transition fail.
@@ -17,6 +22,7 @@ stream of them never makes a concurrent transition fail.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -24,12 +30,13 @@ from sqlalchemy import Connection, Engine, Row, update
 
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import TASKS
-from taskscheduler.tasks.create import check_privilege
+from taskscheduler.tasks.create import Announcer, Silent, check_privilege
 from taskscheduler.tasks.guard import Applied
 from taskscheduler.tasks.logs import write_log
 from taskscheduler.tasks.read import TaskQueries, on_worker
+from taskscheduler.tasks.revert import revert
 from taskscheduler.tasks.settle import notify
-from taskscheduler.tasks.transitions import apply_trigger, decide_row
+from taskscheduler.tasks.transitions import Note, apply_trigger, decide_row, write_note
 from taskscheduler.tasks.views import task_view
 from taskscheduler.tasks.write import write_changes
 from taskscheduler.workers.client import WorkerCommands
@@ -72,11 +79,15 @@ class TaskActions:
         queries: TaskQueries,
         registry: Registry,
         commands: WorkerCommands,
+        *,
+        announcer: Announcer | None = None,
     ) -> None:
         self._engine = engine
         self._queries = queries
         self._registry = registry
         self._commands = commands
+        #: Tells the dispatch loops of a revert just stored, as a create does.
+        self._announcer: Announcer = announcer or Silent()
         self._handlers: dict[Action, Callable[[Row[Any], bytes, str, str | None], None]] = {
             Action.PROGRESS: self._progress,
             Action.HEARTBEAT: self._heartbeat,
@@ -95,7 +106,8 @@ class TaskActions:
         reason: str | None = None,
         attempt: int | None = None,
     ) -> TaskView:
-        """Apply ``action`` and return the task as it is afterwards.
+        """Apply ``action`` and return the task as it is afterwards (for ``revert``, the new
+        task that undoes it).
 
         ``role`` is the caller's (see :mod:`taskscheduler.tasks.create`); ``attempt``, sent
         by workers, fences reports from an attempt that was superseded.
@@ -104,6 +116,10 @@ class TaskActions:
         if attempt is not None and attempt != row.attempt:
             raise StaleAttempt(task_id, attempt, row.attempt)
         handler = self._handlers.get(action)
+        if action is Action.REVERT:
+            made = revert(self._engine, self._registry, row, actor=actor, role=role, reason=reason)
+            self._announcer.notify([made])
+            return task_view(made)
         if action is Action.CHANGE:
             self._change(row, body, actor, reason, role=role)
         elif handler is None:
@@ -136,10 +152,21 @@ class TaskActions:
         if not values:
             raise InvalidInput("body", "names nothing to change (params or process_arg)")
         now = utcnow()
+        what = _what_changed(row, values)
         with self._engine.begin() as conn:
             write_changes(conn, row.id, values, version=row.version, now=now)
             note = f"changed {', '.join(sorted(values))} ({actor})"
             write_log(conn, row.id, row.attempt, f"{note}: {reason}" if reason else note, at=now)
+            write_note(
+                conn,
+                row.id,
+                Note.CHANGE,
+                state=row.state,
+                actor=actor,
+                reason=f"{what}: {reason}" if reason else what,
+                attempt=row.attempt,
+                when=now,
+            )
 
     def _progress(self, row: Row[Any], body: bytes, actor: str, reason: str | None) -> None:
         report = decode(body or b"{}", ProgressBody, root="")
@@ -207,6 +234,22 @@ def record_progress(conn: Connection, task_id: int, report: ProgressBody) -> Non
         progress_percent=report.percent,
         progress_message=report.message,
     )
+
+
+def _what_changed(row: Row[Any], values: dict[str, Any]) -> str:
+    """What a change does, for its record: each process_arg column from its old value to its
+    new one; params only by name (they may hold what a record should not show)."""
+    parts = []
+    for name in sorted(values):
+        if name == "params":
+            parts.append("params replaced")
+        elif name != "ready_at":  # follows start_time
+            parts.append(f"{name} {_shown(getattr(row, name))} -> {_shown(values[name])}")
+    return "changed " + ", ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else repr(value)
 
 
 def _process_arg_changes(row: Row[Any], given: dict[str, Any]) -> dict[str, Any]:

@@ -36,6 +36,7 @@ _TO_START = (
     "target",
     "deadline_second",
     "lock_timeout",
+    "reverts_task_id",
 )
 _COLUMNS = [*GUARD.selected_columns, *(TASKS.c[name] for name in _TO_START)]
 
@@ -75,6 +76,8 @@ class ToStart(GuardRow, Protocol):
     def deadline_second(self) -> float | None: ...
     @property
     def lock_timeout(self) -> float: ...
+    @property
+    def reverts_task_id(self) -> int | None: ...
 
 
 #: The same columns read from the database, for the tasks queued without a copy.

@@ -13,6 +13,10 @@ caller's transaction they
 4. append the transition record;
 5. run what the move frees or announces (:func:`taskscheduler.tasks.effects.after_move`).
 
+Events that move nothing but belong in the same account — params changed, an attempt
+handed to another worker — are recorded by :func:`write_note`, in the transaction of what
+they did, with ``from_state`` = ``to_state``.
+
 The caller commits, so the state, the outcome and the record are durable together or not at
 all, and a batch of transitions over many tasks can share one commit (commits are the hot
 path's currency; ``bench/bench_states.py`` measures them). Two writers that read the same
@@ -26,12 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Connection, Engine, event
+from sqlalchemy import Connection, Engine, event, insert
 
 from taskscheduler.db.models import utcnow
+from taskscheduler.db.tables import RECORDS
 from taskscheduler.tasks import effects
 from taskscheduler.tasks.guard import GUARD_BY_ID, INSERT_RECORD, Applied, GuardRow, Seen
 from taskscheduler.tasks.write import Add, IfCallback, write_task
@@ -47,6 +53,20 @@ _MARKS = "taskscheduler.tasks.transitions.marks"
 _COUNTS: WeakKeyDictionary[Engine, Callable[[Iterable[tuple[str, str | None]]], None]] = (
     WeakKeyDictionary()
 )
+#: The longest reason a record keeps (the column's length).
+MAX_REASON = 1024
+#: A note's record: the same table, but a statement of its own, so that what watches
+#: :data:`INSERT_RECORD` for the moves (:func:`count_moves`) never counts a note as one.
+_INSERT_NOTE = insert(RECORDS)
+
+
+class Note(StrEnum):
+    """Events recorded beside the moves (the ``trigger`` of a record that moves nothing)."""
+
+    #: ``action=change``: params or process_arg replaced; the reason says which, by whom.
+    CHANGE = "change"
+    #: The attempt was handed to another worker before it ran; the reason names both.
+    REASSIGN = "reassign"
 
 
 def side_effects(move: Move, now: datetime) -> dict[str, Any]:
@@ -186,10 +206,40 @@ def make_record(
         "to_state": move.to_state.value,
         "outcome": move.outcome.value if move.outcome else None,
         "actor": actor,
-        "reason": reason[:1024] if reason else None,
+        "reason": reason[:MAX_REASON] if reason else None,
         "attempt": attempt,
         "at": when,
     }
+
+
+def write_note(
+    conn: Connection,
+    task_id: int,
+    note: Note,
+    *,
+    state: str,
+    actor: str,
+    reason: str,
+    attempt: int,
+    when: datetime,
+) -> None:
+    """Record ``note``, an event that moves nothing, in ``conn``'s transaction: written with
+    what it did, so the account of a task never misses a change nor tells one that did not
+    commit. ``state`` is the task's, as the version-checked write of the event found it."""
+    conn.execute(
+        _INSERT_NOTE,
+        {
+            "task_id": task_id,
+            "trigger": note.value,
+            "from_state": state,
+            "to_state": state,
+            "outcome": None,
+            "actor": actor,
+            "reason": reason[:MAX_REASON],
+            "attempt": attempt,
+            "at": when,
+        },
+    )
 
 
 def count_moves(engine: Engine, count: Callable[[Iterable[tuple[str, str | None]]], None]) -> None:

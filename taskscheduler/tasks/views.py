@@ -133,6 +133,7 @@ _VIEW: tuple[tuple[str, str], ...] = (
     ("kind", "kind"),
     ("node_key", "node_key"),
     ("target", "target"),
+    ("reverts_task_id", "reverts_task_id"),
 )
 _VIEW_FIELDS = tuple(field for field, _ in _VIEW)
 #: A whole task row's values in the order of :data:`_VIEW`, read by name.

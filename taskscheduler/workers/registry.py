@@ -2,8 +2,9 @@
 
 A task type exists because some worker registered it: its row's ``task_types`` JSON maps
 each type to the worker's :class:`~taskworker.contract.worker.TypeSpec` (params schema, blocking,
-supported steps). When several workers serve a type, the most recently registered one's spec
-wins, so rolling out a plugin with a new schema takes effect as its workers come up.
+supported steps, what undoing a task of it means). When several workers serve a type, the
+most recently registered one's spec wins, so rolling out a plugin with a new schema takes
+effect as its workers come up.
 
 Except for ``privileged`` (only an admin may submit such a type): there the safe side wins.
 A type is privileged when any stored registration of it says so, whichever is newest and
@@ -38,7 +39,13 @@ from taskscheduler.db.engine import reading
 from taskscheduler.db.models import utcnow
 from taskscheduler.db.tables import WORKERS
 from taskscheduler.workers.views import TypeView, WorkerView, worker_view
-from taskworker.contract.worker import TypeSpec, WorkerHeartbeat, WorkerRegistration
+from taskworker.contract.worker import (
+    TypeSpec,
+    Undo,
+    WorkerHeartbeat,
+    WorkerRegistration,
+    derived_undo,
+)
 from taskworker.errors import InvalidInput, NotFound, ParamsInvalid
 
 _w = WORKERS.c
@@ -126,6 +133,12 @@ class Registry:
         if spec is None:
             raise NotFound("task type", task_type)
         return spec
+
+    def undo(self, task_type: str) -> Undo:
+        """What undoing a task of a registered type means (:class:`NotFound` if none is):
+        as its newest registration declares it, or derived from its steps."""
+        spec = self.type_spec(task_type)
+        return spec.undo or derived_undo(spec.supports)
 
     def validate_params(self, task_type: str, spec: TypeSpec, params: dict[str, Any]) -> None:
         """Raise :class:`ParamsInvalid` naming the first bad field (``params.seconds``)."""

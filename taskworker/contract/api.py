@@ -51,6 +51,8 @@ class Action(StrEnum):
     HEARTBEAT = "heartbeat"
     PROGRESS = "progress"
     RETRY = "retry"
+    #: A task that finished succeeded is undone by a new task of its type (answered 201).
+    REVERT = "revert"
 
 
 class Query(StrEnum):
@@ -247,6 +249,8 @@ class TaskView(msgspec.Struct, kw_only=True):
     node_key: str | None = None
     #: A fan-out child's one target.
     target: Any = None
+    #: A revert's: the finished task whose run it undoes (``action=revert``).
+    reverts_task_id: int | None = None
 
 
 class StatusView(msgspec.Struct):

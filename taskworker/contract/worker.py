@@ -9,7 +9,9 @@ work of a superseded attempt.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -30,6 +32,24 @@ from taskworker.contract.fields import (
 Attempt = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
 
 
+class Undo(StrEnum):
+    """What undoing a task of a type means (``Task.undo``), so that a saga and a revert
+    know what to do before they ask the worker anything."""
+
+    #: The plugin's ``rollback()`` step undoes what ``run`` did.
+    ROLLBACK = "rollback"
+    #: ``run`` changes nothing that would need undoing (``noop``, ``sleep``): undone as is.
+    NOTHING = "nothing"
+    #: What ``run`` did cannot be undone by the plugin.
+    IMPOSSIBLE = "impossible"
+
+
+def derived_undo(steps: Iterable[str]) -> Undo:
+    """The undo of a plugin that does not declare one: ``rollback`` when it implements the
+    step, else ``impossible`` (never ``nothing``: that is a claim only the plugin can make)."""
+    return Undo.ROLLBACK if "rollback" in steps else Undo.IMPOSSIBLE
+
+
 class TypeSpec(msgspec.Struct, kw_only=True):
     """One task type as a worker declares it; unknown keys are ignored for newer workers."""
 
@@ -46,6 +66,13 @@ class TypeSpec(msgspec.Struct, kw_only=True):
     #: that names none is prepared in the transaction that creates it: one commit and one
     #: request less per task. A worker that does not say is taken to name some.
     declares_resources: bool = True
+    #: What undoing a task of the type means. A worker that does not say (an older SDK, a
+    #: worker in another language) gets the derived one (:func:`derived_undo`).
+    undo: Undo | None = None
+
+    def __post_init__(self) -> None:
+        if self.undo is None:
+            self.undo = derived_undo(self.supports)
 
 
 class WorkerRegistration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -61,6 +88,14 @@ class WorkerHeartbeat(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     running: Count = 0
 
 
+class Reverted(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The finished task a revert undoes: its id (plugins that mark what they made with
+    their task's id find their marks by it) and the result its ``run`` returned."""
+
+    task_id: Id
+    result: Any = None
+
+
 class Dispatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Who the task is at the scheduler: added by the scheduler to the create body it sends.
 
@@ -74,6 +109,9 @@ class Dispatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     notify_token: str | None = None
     #: The one target of a fan-out child (``ctx.target``); null for other tasks.
     target: Any = None
+    #: Set on a revert: the task's work is then the plugin's ``rollback`` of the finished
+    #: task named here, with the params sent (the reverted task's) and its result.
+    reverts: Reverted | None = None
 
 
 class WorkerCreateBody(CreateBody, forbid_unknown_fields=True, kw_only=True):

@@ -41,6 +41,7 @@ def test_supported_steps_are_those_the_plugin_overrides():
         "description": "Resizes an image.",
         "steps": ["rollback", "run"],
         "declares_resources": True,
+        "undo": "rollback",
     }
     assert not Task.declares_resources()
 
@@ -84,6 +85,38 @@ def test_good_params_pass_unchanged():
 def test_a_bad_plugin_fails_when_its_class_is_defined(body, problem):
     with pytest.raises(PluginDefinitionError, match=problem):
         type("Broken", (Task,), body)
+
+
+def test_undo_is_declared_or_derived_from_the_steps():
+    class Probe(Task):
+        task_type = "probe"
+        undo = "nothing"
+
+        def run(self, ctx):
+            return None
+
+    assert (Resize.undo_kind(), Probe.undo_kind()) == ("rollback", "nothing")
+    assert Probe.describe()["undo"] == "nothing"
+    with_run = {"task_type": "plain", "run": lambda s, c: None}
+    assert type("Plain", (Task,), with_run).undo_kind() == "impossible"
+
+
+@pytest.mark.parametrize(
+    ("undo", "rollback", "problem"),
+    [
+        ("sometimes", False, "undo must be one of 'rollback', 'nothing', 'impossible'"),
+        ("rollback", False, "undo is 'rollback' but the plugin does not implement rollback"),
+        ("nothing", True, "undo is 'nothing' but the plugin implements rollback"),
+    ],
+)
+def test_an_undo_that_disagrees_with_the_steps_fails_when_the_class_is_defined(
+    undo, rollback, problem
+):
+    body = {"task_type": "odd", "undo": undo, "run": lambda s, c: None}
+    if rollback:
+        body["rollback"] = lambda s, c: None
+    with pytest.raises(PluginDefinitionError, match=problem):
+        type("Odd", (Task,), body)
 
 
 def test_a_class_without_task_type_is_an_abstract_base():

@@ -155,7 +155,7 @@ OPERATIONS: tuple[Op, ...] = (
     Op(
         "/v1/task/{task_type}",
         "PUT",
-        "Act on a task; the state table decides",
+        "Act on a task; the state table decides (revert: 201 with the new task that undoes it)",
         "operator+worker+notify",
         answer=TaskView,
         body=[ChangeBody, ProgressBody, NotifyBody, {"type": "object"}],
@@ -172,6 +172,7 @@ OPERATIONS: tuple[Op, ...] = (
             Param("token", _TEXT, "the task's notify token (notify, progress, heartbeat)"),
         ),
         errors=(400, 404, 409, 413),
+        extra={"201": TaskView},
     ),
     Op(
         "/v1/tasks",

@@ -82,8 +82,9 @@ def render() -> str:
     for name, schema in doc["components"]["schemas"].items():
         fields = ", ".join(f"`{f}`" for f in schema.get("properties", {}))
         required = ", ".join(f"`{f}`" for f in schema.get("required", []))
+        values = ", ".join(f"`{v}`" for v in schema.get("enum", []))  # an enum's values
         lines.append(
-            f"- `{name}`: {fields or schema.get('type', '')}"
+            f"- `{name}`: {fields or values or schema.get('type', '')}"
             + (f" (required: {required})" if required else "")
         )
     return "\n".join(lines).rstrip() + "\n"

@@ -135,3 +135,43 @@ def test_progress_is_the_share_of_children_that_succeeded():
         50.0,
         "1 waiting, 1 active, 2 succeeded",
     )
+
+
+def test_the_saga_ends_what_has_nothing_to_undo_and_what_cannot_be_undone_without_workers():
+    # Given a saga over 1 → 2 → 3 (failed): 1 rolls back, 2 has nothing to undo; and 4, a
+    # sibling of 2 that cannot be undone
+    rolling = Control(state="rollback", kind="topology")
+    children = [
+        child(1, "success", undo="rollback"),
+        child(2, "success", parents=(1,), undo="nothing"),
+        failed(3, (2,)),
+        child(4, "success", parents=(1,), undo="impossible"),
+    ]
+    # When the pass decides
+    plan = decide(rolling, children)
+    # Then 2 ends rolled back and 4 rollback_failed without a rollback on their workers, and
+    # 1 waits for both, in reverse order of the DAG
+    assert (plan.rollback, plan.undone, plan.rollback_failed) == ([], [2], [4])
+    children[1] = child(2, "finish", "rolled_back", parents=(1,), undo="nothing")
+    children[3] = child(4, "finish", "rollback_failed", parents=(1,), undo="impossible")
+    assert decide(rolling, children).rollback == [1]
+    children[0] = child(1, "finish", "rolled_back")
+    assert decide(rolling, children).moves == [(Trigger.FINISH, Outcome.ROLLBACK_FAILED)]
+
+
+def test_progress_tells_every_outcome_apart():
+    ended = [
+        child(1, "finish", "succeeded"),
+        child(2, "finish", "failed"),
+        child(3, "finish", "cancelled"),
+        child(4, "finish", "rolled_back"),
+        child(5, "finish", "rolled_back"),
+        child(6, "finish", "rollback_failed"),
+        child(7, "finish", "timed_out"),
+        child(8, "rollback"),
+    ]
+    assert progress(ended) == (
+        12.5,
+        "1 rolling back, 1 succeeded, 1 failed, 1 timed out, 1 cancelled, 2 rolled back, "
+        "1 rollback failed",
+    )

@@ -166,8 +166,9 @@ def test_a_worker_that_cannot_be_reached_means_the_next_one_in_the_same_attempt(
     row = node.task(task["task_id"])
     assert (row.worker, row.attempt) == (worker.url, 1)
     assert row.state in ("running", "success", "finish")
-    assert node.triggers(task["task_id"])[:4] == ["submit", "create", "prepare", "run"]
+    assert node.triggers(task["task_id"])[:5] == ["submit", "create", "reassign", "prepare", "run"]
     assert node.records(task["task_id"])[1].reason == f"to {dead}"
+    assert node.records(task["task_id"])[2].reason.endswith(f"attempt moved to {worker.url}")
     logs = call("GET", f"{node.base}/v1/tasks/{task['task_id']}/logs")
     moves = [line for line in logs["items"] if "moved to" in line["message"]]
     assert [(line["attempt"], line["level"]) for line in moves] == [(1, "warning")]
@@ -254,7 +255,7 @@ def test_a_copy_that_went_stale_in_the_queue_is_not_started_from(node, worker, r
     assert loop.tick(utcnow()) == 1
     # Then it starts nothing, and the task waits in line at its new version
     assert node.task(task["task_id"]).state == "init"
-    assert node.triggers(task["task_id"]) == ["submit"]
+    assert node.triggers(task["task_id"]) == ["submit", "change"]
     # And once the Dispatcher queued that version, the task runs with the new params
     assert DispatcherLoop(node.engine, queue).tick(utcnow()) == 1
     assert loop.tick(utcnow()) == 1
